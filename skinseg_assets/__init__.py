@@ -1,0 +1,5 @@
+"""skinseg: skin segmentation as Dagster software-defined assets."""
+
+from skinseg_assets.definitions import defs
+
+__all__ = ["defs"]

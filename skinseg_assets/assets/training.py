@@ -1,0 +1,164 @@
+"""Training assets: a colour-disjoint split, a candidate classifier and its measured quality."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from skinseg_assets.assets.metadata import markdown_image, markdown_table
+from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
+from skinseg_assets.pixels.model import ESTIMATORS, build_estimator, fit_classifier
+from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
+from skinseg_assets.pixels.split import class_balance, split_by_colour
+
+TRAINING = "training"
+METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
+
+
+class ColourSplitConfig(dg.Config):
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0, description="Share of colours held out for testing")
+
+
+@dg.multi_asset(
+    outs={
+        "train_pixels": dg.AssetOut(
+            group_name=TRAINING,
+            kinds={"duckdb", "pandas"},
+            description="Pixels the classifier learns from: no colour here appears in test_pixels.",
+        ),
+        "test_pixels": dg.AssetOut(
+            group_name=TRAINING,
+            kinds={"duckdb", "pandas"},
+            description="Held-out pixels for evaluation: colours never seen in training.",
+        ),
+    },
+)
+def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.DataFrame):
+    """Split validated pixels by colour, so that each (B, G, R) colour lands on one side only."""
+    split = split_by_colour(validated_skin_pixels, config.test_fraction)
+    overlap = split.colour_overlap()
+    for name, frame in (("train_pixels", split.train), ("test_pixels", split.test)):
+        yield dg.Output(
+            frame,
+            output_name=name,
+            metadata={
+                "Rows": dg.MetadataValue.int(len(frame)),
+                "Share of rows": dg.MetadataValue.float(len(frame) / len(validated_skin_pixels)),
+                "Skin share": dg.MetadataValue.float(class_balance(frame)),
+                "Distinct colours": dg.MetadataValue.int(int(frame[["B", "G", "R"]].drop_duplicates().shape[0])),
+                "Colours on both sides": dg.MetadataValue.int(overlap),
+            },
+        )
+
+
+class SkinClassifierConfig(dg.Config):
+    """Which scikit-learn estimator to train, and its hyperparameters."""
+
+    estimator: str = Field(
+        default="hist_gradient_boosting", description=f"One of: {', '.join(ESTIMATORS)}"
+    )
+    max_iter: int = Field(default=300, ge=1, description="hist_gradient_boosting: boosting rounds")
+    learning_rate: float = Field(default=0.2, gt=0.0, description="hist_gradient_boosting: shrinkage")
+    max_leaf_nodes: int = Field(default=63, ge=2, description="hist_gradient_boosting: leaves per tree")
+    n_estimators: int = Field(default=100, ge=1, description="random_forest, extra_trees: number of trees")
+    max_depth: int | None = Field(default=None, ge=1, description="random_forest, extra_trees: tree depth limit")
+    n_neighbors: int = Field(default=5, ge=1, description="k_nearest_neighbors: neighbours that vote")
+    random_state: int = Field(default=0, description="Seed, so that a retrain on the same data gives the same model")
+
+    def hyperparameters(self) -> dict:
+        if self.estimator == "hist_gradient_boosting":
+            return {
+                "max_iter": self.max_iter,
+                "learning_rate": self.learning_rate,
+                "max_leaf_nodes": self.max_leaf_nodes,
+                "random_state": self.random_state,
+            }
+        if self.estimator in ("random_forest", "extra_trees"):
+            return {
+                "n_estimators": self.n_estimators,
+                "max_depth": self.max_depth,
+                "random_state": self.random_state,
+                "n_jobs": -1,
+            }
+        if self.estimator == "k_nearest_neighbors":
+            return {"n_neighbors": self.n_neighbors, "n_jobs": -1}
+        raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+
+
+@dg.asset(group_name=TRAINING, io_manager_key="model_io_manager", kinds={"scikitlearn"})
+def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) -> dg.Output:
+    """The candidate classifier: (B, G, R) -> skin or not, fitted on train_pixels."""
+    parameters = config.hyperparameters()
+    fitted = fit_classifier(build_estimator(config.estimator, **parameters), train_pixels)
+    return dg.Output(
+        fitted.model,
+        metadata={
+            "Estimator": type(fitted.model).__name__,
+            "Parameters": dg.MetadataValue.json(parameters),
+            "Training rows": dg.MetadataValue.int(fitted.training_rows),
+            "Training skin share": dg.MetadataValue.float(class_balance(train_pixels)),
+            "Fit time (s)": dg.MetadataValue.float(round(fitted.fit_seconds, 3)),
+        },
+    )
+
+
+def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str) -> pd.DataFrame:
+    """One row per evaluation: what `model_metrics` stores and the history table accumulates."""
+    return pd.DataFrame(
+        [
+            {
+                "evaluated_at": datetime.now(timezone.utc).replace(tzinfo=None),
+                "run_id": run_id,
+                "estimator": type(model).__name__,
+                "training_rows": training_rows,
+                "test_rows": metrics.test_rows,
+                **metrics.scores(),
+                "true_negatives": metrics.true_negatives,
+                "false_positives": metrics.false_positives,
+                "false_negatives": metrics.false_negatives,
+                "true_positives": metrics.true_positives,
+            }
+        ]
+    )
+
+
+def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
+    """Append an evaluation to the history table; returns how many evaluations it now holds."""
+    with warehouse.get_connection() as connection:
+        connection.execute("CREATE SCHEMA IF NOT EXISTS skinseg")
+        connection.register("new_metrics", row)
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {METRICS_HISTORY_TABLE} AS SELECT * FROM new_metrics LIMIT 0")
+        connection.execute(f"INSERT INTO {METRICS_HISTORY_TABLE} BY NAME SELECT * FROM new_metrics")
+        connection.unregister("new_metrics")
+        return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
+
+
+@dg.asset(group_name=TRAINING, kinds={"duckdb", "scikitlearn"})
+def model_metrics(
+    context: dg.AssetExecutionContext,
+    skin_classifier,
+    train_pixels: pd.DataFrame,
+    test_pixels: pd.DataFrame,
+    warehouse: DuckDBResource,
+) -> dg.Output:
+    """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
+    metrics = evaluate_classifier(skin_classifier, test_pixels)
+    row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
+    evaluations = append_metrics_history(warehouse, row)
+    scores = {name.replace("_", " ").replace("roc auc", "ROC AUC").capitalize(): value for name, value in metrics.scores().items()}
+    return dg.Output(
+        row,
+        metadata={
+            **{name: dg.MetadataValue.float(round(value, 6)) for name, value in scores.items()},
+            "Scores": markdown_table(pd.DataFrame({"metric": list(scores), "value": [f"{v:.6f}" for v in scores.values()]})),
+            "Confusion matrix": markdown_image(confusion_matrix_png(metrics), "confusion matrix"),
+            "ROC curve": markdown_image(roc_curve_png(metrics), "ROC curve"),
+            "Training rows": dg.MetadataValue.int(len(train_pixels)),
+            "Test rows": dg.MetadataValue.int(metrics.test_rows),
+            "Predict time (s)": dg.MetadataValue.float(round(metrics.predict_seconds, 3)),
+            "Evaluations in history": dg.MetadataValue.int(evaluations),
+            "History table": METRICS_HISTORY_TABLE,
+        },
+    )

@@ -1,0 +1,86 @@
+"""Asset checks. Blocking checks stop a run before bad data or a bad model flows downstream."""
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import Field
+
+from skinseg_assets.assets.metadata import markdown_table
+from skinseg_assets.pixels.schema import ValidatedSkinPixels
+from skinseg_assets.pixels.split import colour_key
+
+# Data quality checks
+
+
+class RejectedShareConfig(dg.Config):
+    max_rejected_share: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Largest share of raw rows that may be rejected"
+    )
+
+
+@dg.asset_check(
+    asset="validated_skin_pixels",
+    blocking=True,
+    additional_ins={"rejected_skin_pixels": dg.AssetIn()},
+    description="The Pandera schema holds on every row, and no more than the allowed share of raw rows was rejected.",
+)
+def validated_pixels_schema(
+    config: RejectedShareConfig, validated_skin_pixels: pd.DataFrame, rejected_skin_pixels: pd.DataFrame
+) -> dg.AssetCheckResult:
+    failures = pd.DataFrame()
+    try:
+        ValidatedSkinPixels.validate(validated_skin_pixels, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+    total = len(validated_skin_pixels) + len(rejected_skin_pixels)
+    rejected_share = len(rejected_skin_pixels) / total if total else 1.0
+    metadata = {
+        "Schema failures": dg.MetadataValue.int(len(failures)),
+        "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),
+        "Rejected share": dg.MetadataValue.float(rejected_share),
+        "Allowed rejected share": dg.MetadataValue.float(config.max_rejected_share),
+    }
+    if len(failures):
+        metadata["Schema failure cases"] = markdown_table(failures.head(20).astype(str))
+    if len(rejected_skin_pixels):
+        metadata["Rejected rows (first 20)"] = markdown_table(
+            rejected_skin_pixels[["source", "line_number", "rules", "reasons"]].head(20)
+        )
+    return dg.AssetCheckResult(
+        passed=bool(len(failures) == 0 and total > 0 and rejected_share <= config.max_rejected_share),
+        metadata=metadata,
+    )
+
+
+@dg.asset_check(
+    asset="test_pixels",
+    blocking=True,
+    additional_ins={"train_pixels": dg.AssetIn()},
+    description="No (B, G, R) colour appears in both train_pixels and test_pixels.",
+)
+def colours_disjoint(test_pixels: pd.DataFrame, train_pixels: pd.DataFrame) -> dg.AssetCheckResult:
+    shared = len(set(colour_key(test_pixels).tolist()) & set(colour_key(train_pixels).tolist()))
+    return dg.AssetCheckResult(passed=shared == 0, metadata={"Colours on both sides": dg.MetadataValue.int(shared)})
+
+
+# Model quality checks
+
+
+class F1FloorConfig(dg.Config):
+    min_f1: float = Field(default=0.997, ge=0.0, le=1.0, description="Lowest F1 on test_pixels a model may have")
+
+
+@dg.asset_check(
+    asset="model_metrics",
+    blocking=True,
+    description="The candidate's F1 on colour-disjoint test pixels is at least the configured floor.",
+)
+def f1_above_floor(config: F1FloorConfig, model_metrics: pd.DataFrame) -> dg.AssetCheckResult:
+    f1 = float(model_metrics["f1"].iat[0])
+    return dg.AssetCheckResult(
+        passed=f1 >= config.min_f1,
+        metadata={"F1": dg.MetadataValue.float(f1), "Floor": dg.MetadataValue.float(config.min_f1)},
+    )
+
+
+asset_checks = [validated_pixels_schema, colours_disjoint, f1_above_floor]

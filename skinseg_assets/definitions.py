@@ -1,0 +1,15 @@
+"""The one place that builds skinseg's `Definitions`."""
+
+import dagster as dg
+
+from skinseg_assets.assets import ingestion, training
+from skinseg_assets.checks import asset_checks
+from skinseg_assets.jobs import training_job
+from skinseg_assets.resources import build_resources
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingestion, training]),
+    asset_checks=asset_checks,
+    jobs=[training_job],
+    resources=build_resources(),
+)

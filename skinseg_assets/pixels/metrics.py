@@ -1,0 +1,69 @@
+"""How well a skin classifier does on held-out pixels."""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as sk_metrics
+from sklearn.base import ClassifierMixin
+
+from skinseg_assets.pixels.model import skin_probability
+
+
+@dataclass(frozen=True)
+class ClassifierMetrics:
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    true_negatives: int
+    false_positives: int
+    false_negatives: int
+    true_positives: int
+    test_rows: int
+    predict_seconds: float
+    roc_false_positive_rate: np.ndarray
+    roc_true_positive_rate: np.ndarray
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Rows: actual non-skin, skin; columns: predicted non-skin, skin."""
+        return np.array(
+            [[self.true_negatives, self.false_positives], [self.false_negatives, self.true_positives]]
+        )
+
+    def scores(self) -> dict[str, float]:
+        return {
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "roc_auc": self.roc_auc,
+        }
+
+
+def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: float = 0.5) -> ClassifierMetrics:
+    """Score `model` on the test side; a pixel is called skin when P(skin) >= threshold."""
+    started = time.perf_counter()
+    probability = skin_probability(model, test)
+    predict_seconds = time.perf_counter() - started
+    actual = test["is_skin"].to_numpy(dtype=bool)
+    predicted = probability >= threshold
+    (tn, fp), (fn, tp) = sk_metrics.confusion_matrix(actual, predicted, labels=[False, True])
+    fpr, tpr, _ = sk_metrics.roc_curve(actual, probability)
+    return ClassifierMetrics(
+        accuracy=float(sk_metrics.accuracy_score(actual, predicted)),
+        precision=float(sk_metrics.precision_score(actual, predicted, zero_division=0)),
+        recall=float(sk_metrics.recall_score(actual, predicted, zero_division=0)),
+        f1=float(sk_metrics.f1_score(actual, predicted, zero_division=0)),
+        roc_auc=float(sk_metrics.roc_auc_score(actual, probability)),
+        true_negatives=int(tn),
+        false_positives=int(fp),
+        false_negatives=int(fn),
+        true_positives=int(tp),
+        test_rows=len(test),
+        predict_seconds=predict_seconds,
+        roc_false_positive_rate=fpr,
+        roc_true_positive_rate=tpr,
+    )

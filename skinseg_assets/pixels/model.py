@@ -1,0 +1,59 @@
+"""Skin classifiers over (B, G, R): which scikit-learn estimators, and how they are built."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin
+
+FEATURES = ["B", "G", "R"]
+ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_nearest_neighbors")
+
+
+def build_estimator(estimator: str, **hyperparameters: Any) -> ClassifierMixin:
+    """A fresh, unfitted scikit-learn classifier of the named kind."""
+    # Imported here so that loading the code location does not pay for every estimator module.
+    if estimator == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(**hyperparameters)
+    if estimator == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(**hyperparameters)
+    if estimator == "extra_trees":
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        return ExtraTreesClassifier(**hyperparameters)
+    if estimator == "k_nearest_neighbors":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(**hyperparameters)
+    raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+
+
+def features(pixels: pd.DataFrame) -> np.ndarray:
+    """The model's input matrix, columns B, G, R."""
+    return pixels[FEATURES].to_numpy(dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class FittedClassifier:
+    model: ClassifierMixin
+    training_rows: int
+    fit_seconds: float
+
+
+def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassifier:
+    """Fit `model` on the train side (one row per pixel, repeats included)."""
+    started = time.perf_counter()
+    model.fit(features(train), train["is_skin"].to_numpy())
+    return FittedClassifier(model=model, training_rows=len(train), fit_seconds=time.perf_counter() - started)
+
+
+def skin_probability(model: ClassifierMixin, pixels: pd.DataFrame) -> np.ndarray:
+    """P(skin) for each pixel."""
+    classes = list(model.classes_)
+    return model.predict_proba(features(pixels))[:, classes.index(True)]

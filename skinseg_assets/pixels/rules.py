@@ -1,0 +1,145 @@
+"""The validation rules that split raw pixel rows into validated and rejected rows.
+
+Each rejected row keeps all of its raw fields plus `rules` (the names of the rules it broke)
+and `reasons` (a readable sentence per broken rule naming the file, line, column and value).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from skinseg_assets.pixels.source import PIXEL_FIELDS
+
+CHANNELS = ("B", "G", "R")
+SKIN_LABEL, NON_SKIN_LABEL = 1, 2
+
+# Rule name -> what it means; the names appear in `rejected_skin_pixels.rules`.
+RULES = {
+    "wrong_field_count": "the line does not have exactly 4 fields",
+    "missing_value": "a field is empty",
+    "not_an_integer": "a field is not a whole number",
+    "out_of_range": "a colour channel is outside 0-255",
+    "unknown_label": "the label is neither 1 (skin) nor 2 (non-skin)",
+}
+VALIDATED_COLUMNS = ("line_number", *CHANNELS, "is_skin")
+REJECTED_COLUMNS = ("source", "line_number", *PIXEL_FIELDS, "extra_fields", "rules", "reasons")
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    validated: pd.DataFrame
+    rejected: pd.DataFrame
+
+    @property
+    def rejected_share(self) -> float:
+        total = len(self.validated) + len(self.rejected)
+        return len(self.rejected) / total if total else 0.0
+
+    def rejected_by_rule(self) -> dict[str, int]:
+        counts = {rule: 0 for rule in RULES}
+        for rules in self.rejected["rules"]:
+            for rule in rules.split(","):
+                counts[rule] += 1
+        return counts
+
+
+class _Violations:
+    """Collects (row mask, rule, message per row) while the rules run."""
+
+    def __init__(self, size: int, source: str, line_numbers: np.ndarray):
+        self.size = size
+        self.source = source
+        self.line_numbers = line_numbers
+        self.found: list[tuple[np.ndarray, str, pd.Series]] = []
+
+    def add(self, mask: np.ndarray, rule: str, describe) -> None:
+        if mask.any():
+            self.found.append((mask, rule, describe(mask)))
+
+    def any_mask(self) -> np.ndarray:
+        mask = np.zeros(self.size, dtype=bool)
+        for rule_mask, _, _ in self.found:
+            mask |= rule_mask
+        return mask
+
+    def describe_rows(self, positions: np.ndarray) -> tuple[list[str], list[str]]:
+        """Rule names and readable reasons for the rows at `positions` (in order)."""
+        row_of = {position: row for row, position in enumerate(positions)}
+        rules: list[list[str]] = [[] for _ in positions]
+        reasons: list[list[str]] = [[] for _ in positions]
+        for rule_mask, rule, messages in self.found:
+            for position, message in zip(np.flatnonzero(rule_mask), messages, strict=True):
+                row = row_of[position]
+                if rule not in rules[row]:
+                    rules[row].append(rule)
+                reasons[row].append(f"{self.source} line {self.line_numbers[position]}: {message} [{rule}]")
+        return [",".join(names) for names in rules], ["; ".join(texts) for texts in reasons]
+
+
+def _quote(values: pd.Series) -> pd.Series:
+    return values.map(lambda value: "empty" if value is None else repr(value))
+
+
+def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
+    """Apply the rules to a raw frame (see `source.parse_pixel_file`); lose no row."""
+    line_numbers = raw["line_number"].to_numpy()
+    violations = _Violations(len(raw), source, line_numbers)
+
+    extra = raw["extra_fields"].notna().to_numpy()
+    short = raw[list(PIXEL_FIELDS)].isna().any(axis=1).to_numpy()
+    violations.add(
+        extra | short,
+        "wrong_field_count",
+        lambda mask: pd.Series(
+            np.where(extra[mask], "the line has more than 4 fields", "the line has fewer than 4 fields")
+        ),
+    )
+
+    parsed = {}
+    for column in PIXEL_FIELDS:
+        text = raw[column]
+        stripped = text.str.strip()
+        missing = (stripped.isna() | (stripped == "")).to_numpy() & ~short
+        number = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float)
+        not_integer = ~missing & ~short & (np.isnan(number) | (np.mod(number, 1) != 0))
+        violations.add(missing, "missing_value", lambda mask, c=column: pd.Series([f"{c} is empty"] * mask.sum()))
+        violations.add(
+            not_integer,
+            "not_an_integer",
+            lambda mask, c=column, t=text: f"{c}=" + _quote(t[mask]) + " is not a whole number",
+        )
+        parsed[column] = (number, ~(missing | not_integer | short))
+
+    for column in CHANNELS:
+        number, usable = parsed[column]
+        outside = usable & ((number < 0) | (number > 255))
+        violations.add(
+            outside,
+            "out_of_range",
+            lambda mask, c=column, t=raw[column]: f"{c}=" + _quote(t[mask]) + " is outside 0-255",
+        )
+    label, usable = parsed["label"]
+    unknown = usable & ~np.isin(label, (SKIN_LABEL, NON_SKIN_LABEL))
+    violations.add(
+        unknown,
+        "unknown_label",
+        lambda mask: "label=" + _quote(raw["label"][mask]) + " is neither 1 (skin) nor 2 (non-skin)",
+    )
+
+    rejected_mask = violations.any_mask()
+    keep = ~rejected_mask
+    validated = pd.DataFrame(
+        {
+            "line_number": line_numbers[keep].astype(np.int64),
+            **{column: parsed[column][0][keep].astype(np.uint8) for column in CHANNELS},
+            "is_skin": parsed["label"][0][keep] == SKIN_LABEL,
+        }
+    )
+    rejected = raw.loc[rejected_mask].reset_index(drop=True)
+    rejected.insert(0, "source", source)
+    rejected["rules"], rejected["reasons"] = violations.describe_rows(np.flatnonzero(rejected_mask))
+    return ValidationOutcome(
+        validated=validated,
+        rejected=rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64}),
+    )

@@ -1,0 +1,142 @@
+"""Reading pixel files in the UCI Skin Segmentation format into a lossless raw frame.
+
+The raw frame keeps every field as the text it was read as, so that nothing is lost before the
+validation rules decide which rows are usable. File-level problems (empty file, wrong delimiter,
+wrong number of columns) raise `PixelFileError`; row-level problems are left for the rules.
+"""
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+PIXEL_FIELDS = ("B", "G", "R", "label")
+HEADER_NAMES = {"b", "g", "r", "label", "class", "skin", "y", "is_skin"}
+ACCEPTED_DELIMITERS = {"\t": "tab", ",": "comma"}
+SUSPECT_DELIMITERS = {";": "semicolon", "|": "pipe", " ": "space"}
+
+BUNDLED_UCI_NAME = "Skin_NonSkin.txt"
+BUNDLED_UCI_SHA256 = "008f1fb6a169498dec54fb5951be6478e5465942cc4f6df3b5dabbe484c9a98f"
+BUNDLED_UCI_URI = f"package://skinseg_assets/data/{BUNDLED_UCI_NAME}"
+
+RAW_COLUMNS = ("line_number", *PIXEL_FIELDS, "extra_fields")
+
+
+class PixelFileError(ValueError):
+    """A pixel file whose shape is wrong as a whole; names the file and the problem."""
+
+    def __init__(self, source: str, problem: str):
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class PixelFile:
+    """A pixel file's bytes with where they came from."""
+
+    source: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedPixelFile:
+    """The raw frame of one file and what parsing noticed about it."""
+
+    raw: pd.DataFrame
+    delimiter: str
+    header: str | None
+
+
+def read_bundled_uci() -> PixelFile:
+    """The UCI file shipped inside the package, verified against its published sha256."""
+    packed = resources.files("skinseg_assets").joinpath("data", f"{BUNDLED_UCI_NAME}.gz")
+    content = gzip.decompress(packed.read_bytes())
+    pixel_file = PixelFile(source=BUNDLED_UCI_URI, content=content)
+    if pixel_file.sha256 != BUNDLED_UCI_SHA256:
+        raise PixelFileError(
+            BUNDLED_UCI_URI,
+            f"sha256 is {pixel_file.sha256}, expected {BUNDLED_UCI_SHA256}: the bundled copy is damaged",
+        )
+    return pixel_file
+
+
+def _sniff_delimiter(source: str, first_line: str) -> str:
+    for delimiter in ACCEPTED_DELIMITERS:
+        if delimiter in first_line:
+            return delimiter
+    for delimiter, name in SUSPECT_DELIMITERS.items():
+        if delimiter in first_line.strip():
+            raise PixelFileError(
+                source,
+                f"line 1 is separated by {name}s ({first_line.strip()!r}); "
+                "expected tab- or comma-separated B, G, R, label",
+            )
+    raise PixelFileError(
+        source,
+        f"line 1 ({first_line.strip()!r}) has a single field; "
+        "expected 4 tab- or comma-separated fields: B, G, R, label",
+    )
+
+
+def _is_header(fields: list[str]) -> bool:
+    names = {field.strip().lower() for field in fields}
+    return bool(names) and names <= HEADER_NAMES
+
+
+def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
+    """Split a pixel file into a raw frame of text fields, one row per line.
+
+    Columns: `line_number` (1-based, in the file), B, G, R, label (text, None where the line is
+    short) and `extra_fields` (text past the fourth field, None normally).
+    """
+    source = pixel_file.source
+    try:
+        text = pixel_file.content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start})") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise PixelFileError(source, "is empty: no pixel rows")
+
+    delimiter = _sniff_delimiter(source, lines[0])
+    header = None
+    first_fields = lines[0].split(delimiter)
+    first_row = 1
+    if _is_header(first_fields):
+        header = lines[0]
+        first_row = 2
+        if len(lines) == 1:
+            raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")
+    expected = len(PIXEL_FIELDS)
+    shape_fields = lines[first_row - 1].split(delimiter)
+    if len(shape_fields) != expected:
+        which = "a column is missing" if len(shape_fields) < expected else "there is an extra column"
+        raise PixelFileError(
+            source,
+            f"line {first_row} has {len(shape_fields)} fields, expected {expected} "
+            f"(B, G, R, label): {which}",
+        )
+
+    rows = [line.split(delimiter) for line in lines[first_row - 1 :]]
+    counts = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    if (counts == expected).all():
+        frame = pd.DataFrame(rows, columns=list(PIXEL_FIELDS), dtype=object)
+        frame["extra_fields"] = None
+    else:
+        padded = [
+            row[:expected] + [None] * (expected - len(row)) + [delimiter.join(row[expected:]) or None]
+            for row in rows
+        ]
+        frame = pd.DataFrame(padded, columns=[*PIXEL_FIELDS, "extra_fields"], dtype=object)
+    frame.insert(0, "line_number", np.arange(first_row, first_row + len(rows), dtype=np.int64))
+    return ParsedPixelFile(raw=frame, delimiter=ACCEPTED_DELIMITERS[delimiter], header=header)

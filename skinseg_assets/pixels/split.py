@@ -1,0 +1,76 @@
+"""A train/test split by colour: every (B, G, R) colour lands on one side only.
+
+The side is a pure function of the colour (a 64-bit mix of its key), so the split needs no
+state, is the same in every process, and adding rows never moves an existing colour.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SPLIT_BUCKETS = 10_000
+
+
+class SplitError(ValueError):
+    """The data cannot be split honestly (for example, a class missing on one side)."""
+
+
+def colour_key(pixels: pd.DataFrame) -> np.ndarray:
+    """The colour as one integer, B << 16 | G << 8 | R (0 to 2**24 - 1)."""
+    return (
+        (pixels["B"].to_numpy(np.uint32) << 16)
+        | (pixels["G"].to_numpy(np.uint32) << 8)
+        | pixels["R"].to_numpy(np.uint32)
+    )
+
+
+def _mix64(keys: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: spreads neighbouring colours evenly over 64 bits."""
+    mixed = keys.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        mixed = (mixed ^ (mixed >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        mixed = (mixed ^ (mixed >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return mixed ^ (mixed >> np.uint64(31))
+
+
+def is_test_colour(keys: np.ndarray, test_fraction: float) -> np.ndarray:
+    """Whether each colour key belongs to the test side."""
+    if not 0.0 < test_fraction < 1.0:
+        raise SplitError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    threshold = np.uint64(round(test_fraction * SPLIT_BUCKETS))
+    return (_mix64(keys) % np.uint64(SPLIT_BUCKETS)) < threshold
+
+
+@dataclass(frozen=True)
+class ColourSplit:
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+    def colour_overlap(self) -> int:
+        """How many colours appear on both sides (0 by construction)."""
+        return len(np.intersect1d(colour_key(self.train), colour_key(self.test)))
+
+
+def split_by_colour(pixels: pd.DataFrame, test_fraction: float = 0.2) -> ColourSplit:
+    """Split validated pixels into train and test sides by colour; both must hold both classes."""
+    on_test_side = is_test_colour(colour_key(pixels), test_fraction)
+    columns = ["B", "G", "R", "is_skin"]
+    split = ColourSplit(
+        train=pixels.loc[~on_test_side, columns].reset_index(drop=True),
+        test=pixels.loc[on_test_side, columns].reset_index(drop=True),
+    )
+    for side, frame in (("train", split.train), ("test", split.test)):
+        classes = set(frame["is_skin"].unique())
+        if classes != {True, False}:
+            missing = "skin" if True not in classes else "non-skin"
+            raise SplitError(
+                f"the {side} side has no {missing} pixels ({len(frame)} rows from "
+                f"{len(pixels)}): too little data for an honest split"
+            )
+    return split
+
+
+def class_balance(frame: pd.DataFrame) -> float:
+    """Share of skin pixels."""
+    return float(frame["is_skin"].mean()) if len(frame) else 0.0

@@ -1,0 +1,56 @@
+"""Resources by deployment. Every deployment has the same keys, so assets never ask where they run.
+
+| key              | local (default)                  | gcs                                      |
+| ---------------- | -------------------------------- | ---------------------------------------- |
+| io_manager       | DuckDB file in the data dir      | DuckDB file in the data dir (a volume)   |
+| warehouse        | the same DuckDB file, for SQL    | the same                                 |
+| blob_store       | `blobs/` folder in the data dir  | `gs://$SKINSEG_GCS_BUCKET/$SKINSEG_GCS_PREFIX` |
+| model_io_manager | skops files in the blob store    | the same, in the bucket                  |
+| gcs              | GCS client (for gs:// sources)   | GCS client                               |
+"""
+
+import os
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from skinseg_assets import settings
+from skinseg_assets.resources.blob_store import BlobStore, GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.model_io_manager import ModelIOManager
+from skinseg_assets.resources.warehouse_io_manager import WarehouseIOManager
+
+DUCKDB_FILE = "warehouse.duckdb"
+DUCKDB_SCHEMA = "skinseg"
+
+
+def _gcs_resource() -> LazyGCSResource:
+    project = os.environ.get(settings.GCP_PROJECT_ENV)
+    return LazyGCSResource(project=dg.EnvVar(settings.GCP_PROJECT_ENV) if project else None)
+
+
+def _blob_store(deployment: str, gcs: LazyGCSResource) -> BlobStore:
+    if deployment == "gcs":
+        return GCSBlobStore(
+            gcs=gcs,
+            bucket=dg.EnvVar(settings.GCS_BUCKET_ENV),
+            prefix=os.environ.get(settings.GCS_PREFIX_ENV, "skinseg"),
+        )
+    return LocalBlobStore(root=str(settings.data_dir() / "blobs"))
+
+
+def build_resources(deployment: str | None = None) -> dict[str, object]:
+    """The resources of a deployment (`local` or `gcs`; default: SKINSEG_DEPLOYMENT)."""
+    deployment = deployment or settings.deployment()
+    data_dir = settings.data_dir()
+    # DuckDB creates its file but not the folder (and its IO manager retries for minutes).
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = str(data_dir / DUCKDB_FILE)
+    gcs = _gcs_resource()
+    blob_store = _blob_store(deployment, gcs)
+    return {
+        "io_manager": WarehouseIOManager(database=database, schema=DUCKDB_SCHEMA),
+        "warehouse": DuckDBResource(database=database),
+        "blob_store": blob_store,
+        "model_io_manager": ModelIOManager(blob_store=blob_store),
+        "gcs": gcs,
+    }

@@ -1,0 +1,125 @@
+"""Where models, lookup tables, images and reports live: a local folder or a GCS bucket.
+
+Both stores expose the same small interface, so the IO manager and the assets never ask
+which one they have (the deployment picks it, see `skinseg_assets.resources`).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_gcp import GCSResource
+from pydantic import Field, PrivateAttr
+
+
+class LazyGCSResource(GCSResource):
+    """dagster-gcp's GCSResource, but the client is made on first use, not at resource start.
+
+    Every deployment has a `gcs` resource (for gs:// sources), and the local one must run
+    without Google credentials as long as nothing asks for a bucket.
+    """
+
+    def get_object_to_set_on_execution_context(self):
+        return self
+
+
+class BlobStore(dg.ConfigurableResource):
+    """A flat key -> bytes store; keys are '/'-separated relative paths."""
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Store `data` under `key`; returns the object's URI."""
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        raise NotImplementedError
+
+    def uri(self, key: str) -> str:
+        raise NotImplementedError
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"blob key {key!r} must be a relative path without '.', '..' or empty parts")
+    return key
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files under a local folder."""
+
+    root: str = Field(description="Folder that holds the blobs")
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root) / _check_key(key)
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # readers never see half a file
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"no blob {self.uri(key)}")
+        return path.read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        root = Path(self.root)
+        if not root.is_dir():
+            return []
+        keys = (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+        return sorted(key for key in keys if key.startswith(prefix) and not Path(key).name.startswith("."))
+
+    def uri(self, key: str) -> str:
+        return self._path(key).resolve().as_uri()
+
+
+class GCSBlobStore(BlobStore):
+    """Blobs as objects in a GCS bucket, under a prefix."""
+
+    gcs: dg.ResourceDependency[GCSResource]
+    bucket: str = Field(description="Bucket that holds the blobs")
+    prefix: str = Field(default="skinseg", description="Object name prefix inside the bucket")
+    _client = PrivateAttr(default=None)
+
+    def _bucket(self):
+        if self._client is None:
+            self._client = self.gcs.get_client()
+        return self._client.bucket(self.bucket)
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix.strip('/')}/{_check_key(key)}" if self.prefix.strip("/") else _check_key(key)
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        self._bucket().blob(self._name(key)).upload_from_string(data, content_type=content_type)
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self._bucket().blob(self._name(key)).download_as_bytes()
+        except NotFound:
+            raise FileNotFoundError(f"no blob {self.uri(key)}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._bucket().blob(self._name(key)).exists()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        base = self._name("x")[:-1]
+        names = (blob.name for blob in self._bucket().list_blobs(prefix=base + prefix))
+        return sorted(name[len(base) :] for name in names)
+
+    def uri(self, key: str) -> str:
+        return f"gs://{self.bucket}/{self._name(key)}"

@@ -1,0 +1,95 @@
+"""An IO manager that keeps fitted models in the blob store, safely.
+
+Models are written with skops (not pickle) and loaded only if (a) their bytes still have the
+sha256 recorded in Dagster's event log when they were written and (b) every type they contain
+is trusted (numpy, builtins, scikit-learn).
+"""
+
+import hashlib
+
+import dagster as dg
+
+from skinseg_assets.resources.blob_store import BlobStore
+
+TRUSTED_MODULE_PREFIXES = ("sklearn.",)
+
+
+class UntrustedModelError(RuntimeError):
+    """A stored model failed its integrity or type check and was not loaded."""
+
+
+def dumps_model(model) -> bytes:
+    import skops.io as sio
+
+    return sio.dumps(model)
+
+
+def loads_model(data: bytes, source: str):
+    """Load skops bytes, refusing any type outside the trusted modules."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise UntrustedModelError(f"{source} contains untrusted types {refused}; not loaded")
+    return sio.loads(data, trusted=untrusted)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def recorded_sha256(instance: dg.DagsterInstance | None, asset_key: dg.AssetKey, partition: str | None) -> str | None:
+    """The sha256 recorded at the latest materialization of this asset (partition), if any."""
+    if instance is None:
+        return None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    metadata = records[0].asset_materialization.metadata if records[0].asset_materialization else {}
+    value = metadata.get("sha256")
+    return value.value if value is not None else None
+
+
+class ModelIOManager(dg.ConfigurableIOManager):
+    """Stores model assets as `<asset key>.skops` in the blob store."""
+
+    blob_store: dg.ResourceDependency[BlobStore]
+
+    def _key(self, context: dg.InputContext | dg.OutputContext) -> str:
+        path = "/".join(context.asset_key.path)
+        if context.has_asset_partitions:
+            path += f"/{context.asset_partition_key}"
+        return f"{path}.skops"
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        data = dumps_model(obj)
+        uri = self.blob_store.write_bytes(self._key(context), data)
+        context.add_output_metadata(
+            {"uri": dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri),
+             "sha256": sha256_of(data), "size_bytes": len(data), "format": "skops"}
+        )
+
+    def load_input(self, context: dg.InputContext):
+        key = self._key(context)
+        data = self.blob_store.read_bytes(key)
+        instance = context.instance if _has_instance(context) else None
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        expected = recorded_sha256(instance, context.asset_key, partition)
+        actual = sha256_of(data)
+        if expected is not None and expected != actual:
+            raise UntrustedModelError(
+                f"{self.blob_store.uri(key)} has sha256 {actual}, but Dagster recorded {expected} when it "
+                "was written: the file was changed outside skinseg; not loaded"
+            )
+        return loads_model(data, self.blob_store.uri(key))
+
+
+def _has_instance(context: dg.InputContext) -> bool:
+    try:
+        return context.instance is not None
+    except dg.DagsterInvariantViolationError:
+        return False

@@ -1,0 +1,36 @@
+"""Operator settings, read from the environment (names are public: see the README)."""
+
+import os
+from pathlib import Path
+
+DEPLOYMENT_ENV = "SKINSEG_DEPLOYMENT"
+DATA_DIR_ENV = "SKINSEG_DATA_DIR"
+LANDING_URI_ENV = "SKINSEG_LANDING_URI"
+GCS_BUCKET_ENV = "SKINSEG_GCS_BUCKET"
+GCS_PREFIX_ENV = "SKINSEG_GCS_PREFIX"
+GCP_PROJECT_ENV = "SKINSEG_GCP_PROJECT"
+
+DEPLOYMENTS = ("local", "gcs")
+
+
+def deployment() -> str:
+    """The deployment named by SKINSEG_DEPLOYMENT: `local` (default) or `gcs`."""
+    name = os.environ.get(DEPLOYMENT_ENV, "local").strip().lower() or "local"
+    if name not in DEPLOYMENTS:
+        raise ValueError(f"{DEPLOYMENT_ENV}={name!r} is not one of {', '.join(DEPLOYMENTS)}")
+    return name
+
+
+def data_dir() -> Path:
+    """Where the DuckDB file, the local blob folder and the default landing zone live.
+
+    SKINSEG_DATA_DIR if set; otherwise `data/` in the source checkout (the usual case for a
+    newcomer), or `~/.skinseg` when the package is installed outside a checkout.
+    """
+    configured = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "data"
+    return Path.home() / ".skinseg"
