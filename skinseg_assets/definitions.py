@@ -7,9 +7,15 @@ from skinseg_assets.checks import asset_checks
 from skinseg_assets.jobs import training_job
 from skinseg_assets.resources import build_resources
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, training]),
-    asset_checks=asset_checks,
-    jobs=[training_job],
-    resources=build_resources(),
-)
+
+def build_definitions(deployment: str | None = None) -> dg.Definitions:
+    """skinseg's Definitions for a deployment (default: SKINSEG_DEPLOYMENT), settings read now."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([ingestion, training]),
+        asset_checks=asset_checks,
+        jobs=[training_job],
+        resources=build_resources(deployment),
+    )
+
+
+defs = build_definitions()

@@ -47,8 +47,14 @@ def read_pixel_source(source_uri: str, gcs: GCSResource) -> PixelFile:
 @dg.asset(group_name=INGESTION, kinds={"duckdb", "pandas"})
 def raw_skin_pixels(context: dg.AssetExecutionContext, config: PixelSourceConfig, gcs: GCSResource) -> dg.Output:
     """Pixel rows exactly as read from their source file: every field kept as text, one row per line."""
-    pixel_file = read_pixel_source(config.source_uri, gcs)
-    parsed = parse_pixel_file(pixel_file)
+    try:
+        pixel_file = read_pixel_source(config.source_uri, gcs)
+        parsed = parse_pixel_file(pixel_file)
+    except PixelFileError as error:
+        # A Failure puts the file and the problem at the top of the run's error, not under a trace.
+        raise dg.Failure(
+            description=str(error), metadata={"File": error.source, "Problem": error.problem}
+        ) from error
     raw = parsed.raw
     raw.insert(0, "source", pixel_file.source)
     if parsed.header:

@@ -15,6 +15,7 @@ from skinseg_assets.pixels.split import class_balance, split_by_colour
 
 TRAINING = "training"
 METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
+SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
 
 class ColourSplitConfig(dg.Config):
@@ -147,7 +148,7 @@ def model_metrics(
     metrics = evaluate_classifier(skin_classifier, test_pixels)
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
     evaluations = append_metrics_history(warehouse, row)
-    scores = {name.replace("_", " ").replace("roc auc", "ROC AUC").capitalize(): value for name, value in metrics.scores().items()}
+    scores = {SCORE_LABELS[name]: value for name, value in metrics.scores().items()}
     return dg.Output(
         row,
         metadata={

@@ -102,7 +102,9 @@ def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
         stripped = text.str.strip()
         missing = (stripped.isna() | (stripped == "")).to_numpy() & ~short
         number = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float)
-        not_integer = ~missing & ~short & (np.isnan(number) | (np.mod(number, 1) != 0))
+        with np.errstate(invalid="ignore"):  # 'inf' parses to infinity, whose remainder is NaN
+            fractional = np.mod(number, 1) != 0
+        not_integer = ~missing & ~short & (np.isnan(number) | fractional)
         violations.add(missing, "missing_value", lambda mask, c=column: pd.Series([f"{c} is empty"] * mask.sum()))
         violations.add(
             not_integer,

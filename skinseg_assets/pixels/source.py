@@ -102,7 +102,9 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         text = pixel_file.content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise PixelFileError(source, f"is not UTF-8 text (byte {error.start})") from None
-    lines = text.splitlines()
+    # Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
+    # U+2028 and the like inside a field, shifting every later line number.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -133,8 +135,11 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         frame = pd.DataFrame(rows, columns=list(PIXEL_FIELDS), dtype=object)
         frame["extra_fields"] = None
     else:
+        # A fifth field is kept even when empty (a trailing delimiter), so the rules see it.
         padded = [
-            row[:expected] + [None] * (expected - len(row)) + [delimiter.join(row[expected:]) or None]
+            row[:expected]
+            + [None] * (expected - len(row))
+            + [delimiter.join(row[expected:]) if len(row) > expected else None]
             for row in rows
         ]
         frame = pd.DataFrame(padded, columns=[*PIXEL_FIELDS, "extra_fields"], dtype=object)

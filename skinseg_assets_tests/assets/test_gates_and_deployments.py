@@ -1,0 +1,73 @@
+"""training_job on a small real sample: the model quality gate, and the GCS deployment."""
+
+import hashlib
+
+import dagster as dg
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from skinseg_assets_tests.helpers import run_training_job, sample_run_config, write_uci_sample
+
+
+@pytest.fixture
+def uci_sample(tmp_path):
+    return write_uci_sample(tmp_path / "uci-sample.txt")
+
+
+def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
+    run_config = sample_run_config(uci_sample, min_f1=1.0)
+    _, result = run_training_job(instance, run_config, raise_on_error=False)
+    assert not result.success
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "f1_above_floor")
+    assert not evaluation.passed
+    assert evaluation.metadata["Floor"].value == 1.0
+    assert evaluation.metadata["F1"].value < 1.0
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "extra_trees", "k_nearest_neighbors"])
+def test_the_estimator_comes_from_config(estimator, uci_sample, data_dir, instance):
+    run_config = sample_run_config(uci_sample)
+    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator, "n_estimators": 20}}
+    defs, result = run_training_job(instance, run_config)
+    card = result.asset_materializations_for_node("skin_classifier")[0].metadata
+    model = defs.load_asset_value("skin_classifier", instance=instance)
+    assert card["Estimator"].value == type(model).__name__
+    assert card["Parameters"].value.get("n_estimators", 20) == 20
+    assert result.success
+
+
+def test_an_unknown_estimator_is_refused_by_name(uci_sample, data_dir, instance):
+    run_config = sample_run_config(uci_sample)
+    run_config["ops"]["skin_classifier"] = {"config": {"estimator": "svm"}}
+    _, result = run_training_job(instance, run_config, raise_on_error=False)
+    assert not result.success
+    assert "unknown estimator 'svm'" in str(result.failure_data_for_node("skin_classifier").error.cause)
+
+
+def test_gcs_deployment_keeps_the_model_in_the_bucket(uci_sample, gcs_bucket, data_dir, instance, monkeypatch):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    defs, result = run_training_job(instance, sample_run_config(uci_sample))
+    assert result.success
+    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
+    blob = client.bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
+    data = blob.download_as_bytes()
+    card = result.asset_materializations_for_node("skin_classifier")[0].metadata
+    assert card["sha256"].value == hashlib.sha256(data).hexdigest()
+    assert card["uri"].value == f"gs://{gcs_bucket}/skinseg/skin_classifier.skops"
+    assert not (data_dir / "blobs").exists()  # nothing went to the local folder
+    model = defs.load_asset_value("skin_classifier", instance=instance)
+    assert model.predict([[74, 85, 123]]).tolist() == [True]
+    assert defs.load_asset_value("model_metrics", instance=instance).iloc[0]["f1"] >= 0.97
+
+
+def test_a_model_changed_in_the_bucket_is_refused(uci_sample, gcs_bucket, data_dir, instance, monkeypatch):
+    from skinseg_assets.resources.model_io_manager import UntrustedModelError
+
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    defs, _ = run_training_job(instance, sample_run_config(uci_sample))
+    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
+    blob = client.bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
+    blob.upload_from_string(blob.download_as_bytes() + b"\0")
+    with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
+        defs.load_asset_value("skin_classifier", instance=instance)

@@ -1,0 +1,94 @@
+"""Ingestion through Dagster: bad rows are quarantined in the run, bad files fail it clearly."""
+
+import dagster as dg
+import pytest
+
+from skinseg_assets.definitions import build_definitions
+from skinseg_assets_tests.helpers import source_config, write_pixels
+
+INGESTION_KEYS = [dg.AssetKey(name) for name in ("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels")]
+GOOD_ROWS = [(74, 85, 123, 1), (10, 20, 30, 2), (200, 210, 220, 2), (90, 120, 180, 1)]
+
+
+def ingest(instance, path, max_rejected_share=None):
+    run_config = source_config(path)
+    if max_rejected_share is not None:
+        run_config["ops"]["validated_skin_pixels_validated_pixels_schema"] = {
+            "config": {"max_rejected_share": max_rejected_share}
+        }
+    defs = build_definitions()
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, run_config=run_config, asset_selection=INGESTION_KEYS, raise_on_error=False
+    )
+    return defs, result
+
+
+def check_evaluation(result, name):
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_nothing_is_lost(tmp_path, data_dir, instance):
+    rows = GOOD_ROWS + [(300, 1, 1, 2), (-5, 1, 1, 1), ("abc", 1, 1, 1), (1, "", 1, 2), (1, 2, 3, 7)]
+    path = write_pixels(tmp_path / "batch.txt", rows)
+    defs, result = ingest(instance, path, max_rejected_share=0.9)
+    assert result.success
+    validated = defs.load_asset_value("validated_skin_pixels", instance=instance)
+    rejected = defs.load_asset_value("rejected_skin_pixels", instance=instance)
+    assert len(validated) + len(rejected) == len(rows)
+    assert list(validated["line_number"]) == [1, 2, 3, 4]
+    assert list(rejected["line_number"]) == [5, 6, 7, 8, 9]
+    assert list(rejected["rules"]) == ["out_of_range", "out_of_range", "not_an_integer", "missing_value", "unknown_label"]
+    assert rejected.loc[0, "reasons"] == f"{path} line 5: B='300' is outside 0-255 [out_of_range]"
+    assert rejected.loc[2, "B"] == "abc"  # the original text is kept
+    metadata = result.asset_materializations_for_node("validated_and_rejected_skin_pixels")
+    rejected_metadata = next(m for m in metadata if m.asset_key.path == ["rejected_skin_pixels"]).metadata
+    assert "out_of_range | a colour channel is outside 0-255 | 2" in rejected_metadata["Rows by rule"].value
+
+
+def test_rejected_share_above_the_bound_fails_the_blocking_check(tmp_path, data_dir, instance):
+    path = write_pixels(tmp_path / "mostly-bad.txt", GOOD_ROWS + [(999, 1, 1, 1)] * 4)
+    _, result = ingest(instance, path, max_rejected_share=0.25)
+    evaluation = check_evaluation(result, "validated_pixels_schema")
+    assert not evaluation.passed
+    assert evaluation.metadata["Rejected share"].value == pytest.approx(0.5)
+    assert "line 5: B='999' is outside 0-255" in evaluation.metadata["Rejected rows (first 20)"].value
+    assert not result.success
+
+
+def test_rejected_share_within_the_bound_passes(tmp_path, data_dir, instance):
+    path = write_pixels(tmp_path / "one-bad.txt", GOOD_ROWS * 30 + [(1, 2, 3, 0)])
+    _, result = ingest(instance, path)
+    assert result.success
+    assert check_evaluation(result, "validated_pixels_schema").passed
+
+
+def test_a_file_of_the_wrong_shape_fails_the_run_naming_file_and_problem(tmp_path, data_dir, instance):
+    path = tmp_path / "three-columns.txt"
+    path.write_text("74\t85\t123\n1\t2\t3\n")
+    _, result = ingest(instance, path)
+    assert not result.success
+    failure = result.failure_data_for_node("raw_skin_pixels")
+    problem = "line 1 has 3 fields, expected 4 (B, G, R, label): a column is missing"
+    assert f"{path}: {problem}" in failure.error.message
+    assert failure.user_failure_data.metadata["Problem"].value == problem
+    assert path.read_text() == "74\t85\t123\n1\t2\t3\n"  # the source is never modified
+
+
+def test_a_missing_source_file_is_named(tmp_path, data_dir, instance):
+    _, result = ingest(instance, tmp_path / "nowhere.txt")
+    assert not result.success
+    assert "nowhere.txt: does not exist" in result.failure_data_for_node("raw_skin_pixels").error.message
+
+
+def test_a_gs_source_is_read_from_the_bucket(gcs_bucket, data_dir, instance):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
+    content = "".join("\t".join(map(str, row)) + "\n" for row in GOOD_ROWS)
+    client.bucket(gcs_bucket).blob("landing/batch-1.txt").upload_from_string(content)
+    defs, result = ingest(instance, f"gs://{gcs_bucket}/landing/batch-1.txt")
+    assert result.success
+    raw_metadata = result.asset_materializations_for_node("raw_skin_pixels")[0].metadata
+    assert raw_metadata["Source"].value == f"gs://{gcs_bucket}/landing/batch-1.txt"
+    assert len(defs.load_asset_value("validated_skin_pixels", instance=instance)) == len(GOOD_ROWS)

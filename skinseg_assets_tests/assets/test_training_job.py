@@ -1,0 +1,113 @@
+"""The whole graph, materialized in-process on the full bundled data set."""
+
+import duckdb
+import numpy as np
+import pytest
+
+from skinseg_assets.pixels.split import colour_key
+from skinseg_assets.resources import DUCKDB_FILE
+from skinseg_assets_tests.helpers import run_training_job
+
+UCI_ROWS = 245_057
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One full training_job run shared by the tests of this module."""
+    import dagster as dg
+
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SKINSEG_DATA_DIR", str(root / "data"))
+        patch.delenv("SKINSEG_DEPLOYMENT", raising=False)
+        (root / "home").mkdir()
+        with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
+            defs, result = run_training_job(instance)
+            yield {"defs": defs, "result": result, "instance": instance, "data_dir": root / "data"}
+
+
+def value(trained, key):
+    return trained["defs"].load_asset_value(key, instance=trained["instance"])
+
+
+def test_run_succeeds_and_every_check_passes(trained):
+    result = trained["result"]
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert {evaluation.check_name for evaluation in evaluations} == {
+        "validated_pixels_schema",
+        "colours_disjoint",
+        "f1_above_floor",
+    }
+    assert all(evaluation.passed for evaluation in evaluations)
+
+
+def test_every_row_is_accounted_for(trained):
+    validated = value(trained, "validated_skin_pixels")
+    rejected = value(trained, "rejected_skin_pixels")
+    assert len(validated) + len(rejected) == UCI_ROWS
+    assert int(validated["is_skin"].sum()) == 50_859
+    assert len(rejected) == 0
+
+
+def test_split_is_colour_disjoint_and_covers_all_validated_rows(trained):
+    train, test = value(trained, "train_pixels"), value(trained, "test_pixels")
+    assert len(train) + len(test) == UCI_ROWS
+    assert len(np.intersect1d(colour_key(train), colour_key(test))) == 0
+    assert 0.15 < len(test) / UCI_ROWS < 0.25
+    for side in (train, test):
+        assert set(side["is_skin"].unique()) == {True, False}
+
+
+def test_model_meets_the_quality_bar_on_unseen_colours(trained):
+    metrics = value(trained, "model_metrics").iloc[0]
+    assert metrics["accuracy"] >= 0.999
+    assert metrics["f1"] >= 0.997
+    assert metrics["test_rows"] + metrics["training_rows"] == UCI_ROWS
+    confusion_total = sum(metrics[name] for name in ("true_negatives", "false_positives", "false_negatives", "true_positives"))
+    assert confusion_total == metrics["test_rows"]
+
+
+def test_metrics_are_readable_in_the_ui(trained):
+    materialization = trained["result"].asset_materializations_for_node("model_metrics")[0]
+    metadata = materialization.metadata
+    for key in ("Accuracy", "Precision", "Recall", "F1", "ROC AUC", "Scores"):
+        assert key in metadata, key
+    for key in ("Confusion matrix", "ROC curve"):
+        assert metadata[key].value.startswith("![") and "data:image/png;base64," in metadata[key].value
+
+
+def test_model_card_and_model_file(trained):
+    materialization = trained["result"].asset_materializations_for_node("skin_classifier")[0]
+    card = materialization.metadata
+    assert card["Estimator"].value == "HistGradientBoostingClassifier"
+    assert card["Training rows"].value == len(value(trained, "train_pixels"))
+    assert card["Parameters"].value["max_iter"] == 300
+    model_file = trained["data_dir"] / "blobs" / "skin_classifier.skops"
+    assert model_file.is_file()
+    assert card["sha256"].value == __import__("hashlib").sha256(model_file.read_bytes()).hexdigest()
+
+
+def test_raw_metadata_names_source_rows_and_checksum(trained):
+    metadata = trained["result"].asset_materializations_for_node("raw_skin_pixels")[0].metadata
+    assert metadata["Rows"].value == UCI_ROWS
+    assert metadata["sha256"].value == "008f1fb6a169498dec54fb5951be6478e5465942cc4f6df3b5dabbe484c9a98f"
+    assert "Skin_NonSkin.txt" in metadata["Source"].value
+
+
+def test_metrics_history_grows_by_one_row_per_evaluation(trained):
+    import dagster as dg
+
+    database = trained["data_dir"] / DUCKDB_FILE
+
+    def history_rows():
+        with duckdb.connect(str(database), read_only=True) as connection:
+            return connection.execute("select count(*) from skinseg.model_metrics_history").fetchone()[0]
+
+    before = history_rows()
+    job = trained["defs"].resolve_job_def("training_job")
+    result = job.execute_in_process(
+        instance=trained["instance"], asset_selection=[dg.AssetKey("model_metrics")]
+    )
+    assert result.success
+    assert history_rows() == before + 1

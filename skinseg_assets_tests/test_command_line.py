@@ -1,0 +1,81 @@
+"""The README's run command, the CLI's job execution, and the notebook that reads its results."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def readme_command(marker: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert match, f"README.md has no bash block after <!-- {marker} -->"
+    return match.group(1).strip()
+
+
+@pytest.fixture(scope="module")
+def job_run(tmp_path_factory):
+    """Run the README's job command (its part after the install step) in a scratch project folder."""
+    workdir = tmp_path_factory.mktemp("fresh-checkout")
+    shutil.copytree(ROOT / ".dagster_home", workdir / ".dagster_home")
+    command = readme_command("run-command").split(" && ")[-1].replace(".venv/bin/", f"{VENV_BIN}/")
+    env = {**os.environ, "SKINSEG_DATA_DIR": str(workdir / "data")}
+    env.pop("DAGSTER_HOME", None)
+    env.pop("SKINSEG_DEPLOYMENT", None)
+    completed = subprocess.run(
+        ["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    env["DAGSTER_HOME"] = str(workdir / ".dagster_home")
+    return {"workdir": workdir, "env": env, "output": completed.stdout + completed.stderr}
+
+
+def test_readme_commands_are_the_documented_ones():
+    assert "dagster job execute -m skinseg_assets -j training_job" in readme_command("run-command")
+    assert 'DAGSTER_HOME="$PWD/.dagster_home"' in readme_command("run-command")
+    assert readme_command("test-command").endswith("pytest")
+    assert "README.md" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_job_execute_succeeds_with_every_check(job_run):
+    output = job_run["output"]
+    assert 'RUN_SUCCESS - Finished execution of run for "training_job"' in output
+    for check in ("validated_pixels_schema", "colours_disjoint", "f1_above_floor"):
+        assert f"Asset check '{check}'" in output and "passed" in output
+    assert (job_run["workdir"] / ".dagster_home" / "history" / "runs.db").exists()  # the local SQLite instance
+
+
+def test_metrics_load_in_a_new_process_after_the_job(job_run):
+    script = (
+        "from dagster import DagsterInstance\n"
+        "from skinseg_assets import defs\n"
+        "metrics = defs.load_asset_value('model_metrics', instance=DagsterInstance.get())\n"
+        "print(round(float(metrics['f1'].iat[0]), 6), int(metrics['training_rows'].iat[0]))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=job_run["env"], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    f1, training_rows = completed.stdout.split()
+    assert float(f1) >= 0.997
+    assert 190_000 < int(training_rows) < 205_000
+
+
+def test_the_notebook_runs_against_the_job_results(job_run, monkeypatch):
+    for name in ("DAGSTER_HOME", "SKINSEG_DATA_DIR"):
+        monkeypatch.setenv(name, job_run["env"][name])
+    notebook = nbformat.read(ROOT / "notebooks" / "explore_assets.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    text = "".join(output.get("text", "") for output in outputs)
+    assert "validated pixels" in text and "accuracy on test_pixels" in text
+    assert any("image/png" in output.get("data", {}) for output in outputs), "the colour-space plot is missing"

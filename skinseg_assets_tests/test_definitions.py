@@ -1,0 +1,63 @@
+import dagster as dg
+import pytest
+
+from skinseg_assets import defs, settings
+from skinseg_assets.definitions import build_definitions
+
+CORE_ASSETS = {
+    "raw_skin_pixels",
+    "validated_skin_pixels",
+    "rejected_skin_pixels",
+    "train_pixels",
+    "test_pixels",
+    "skin_classifier",
+    "model_metrics",
+}
+
+
+def test_every_job_resolves():
+    for job in defs.resolve_all_job_defs():
+        assert job.name
+    assert defs.resolve_job_def("training_job").description
+
+
+def test_training_job_covers_raw_to_metrics():
+    job = defs.resolve_job_def("training_job")
+    keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    assert CORE_ASSETS <= keys
+
+
+def test_every_asset_says_what_it_is():
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.description, f"{spec.key.to_user_string()} has no description"
+
+
+def test_blocking_checks_guard_data_and_model():
+    graph = defs.resolve_asset_graph()
+    checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    for name in ("validated_pixels_schema", "colours_disjoint", "f1_above_floor"):
+        assert checks[name].blocking, f"{name} should block downstream assets"
+
+
+@pytest.mark.parametrize("deployment", ["local", "gcs"])
+def test_deployments_expose_the_same_resource_keys(deployment, data_dir):
+    local_keys = set(build_definitions("local").resources)
+    assert set(build_definitions(deployment).resources) == local_keys
+    assert {"io_manager", "model_io_manager", "blob_store", "warehouse", "gcs"} <= local_keys
+
+
+def test_unknown_deployment_is_refused(monkeypatch):
+    monkeypatch.setenv(settings.DEPLOYMENT_ENV, "azure")
+    with pytest.raises(ValueError, match="SKINSEG_DEPLOYMENT='azure'"):
+        settings.deployment()
+
+
+def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "here"))
+    assert settings.data_dir() == (tmp_path / "here").resolve()
+    monkeypatch.delenv(settings.DATA_DIR_ENV)
+    assert settings.data_dir().name == "data"
+
+
+def test_the_code_location_loads_without_network_or_credentials():
+    assert isinstance(defs, dg.Definitions)
