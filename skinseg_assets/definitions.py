@@ -2,18 +2,18 @@
 
 import dagster as dg
 
-from skinseg_assets.assets import ingestion, training
+from skinseg_assets.assets import ingestion, serving, training
 from skinseg_assets.checks import asset_checks
-from skinseg_assets.jobs import training_job
+from skinseg_assets.jobs import rollback_champion_job, serving_job, training_job
 from skinseg_assets.resources import build_resources
 
 
 def build_definitions(deployment: str | None = None) -> dg.Definitions:
     """skinseg's Definitions for a deployment (default: SKINSEG_DEPLOYMENT), settings read now."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training]),
-        asset_checks=asset_checks,
-        jobs=[training_job],
+        assets=dg.load_assets_from_modules([ingestion, training, serving]),
+        asset_checks=[*asset_checks, *serving.serving_checks],
+        jobs=[training_job, serving_job, rollback_champion_job],
         resources=build_resources(deployment),
     )
 

@@ -3,13 +3,33 @@
 import dagster as dg
 
 from skinseg_assets.assets.ingestion import INGESTION
+from skinseg_assets.assets.serving import production_skin_classifier, segmented_sample_images, skin_color_lut
 from skinseg_assets.assets.training import TRAINING
+from skinseg_assets.ops.champion import rollback_champion
 
 training_job = dg.define_asset_job(
     name="training_job",
-    description="Materialize everything from the raw pixel file to the evaluated model and its metrics.",
-    selection=dg.AssetSelection.groups(INGESTION, TRAINING),
+    description="Materialize everything from the raw pixel file to the evaluated model, its metrics and the "
+    "champion/challenger decision (a better candidate becomes the production champion).",
+    selection=dg.AssetSelection.groups(INGESTION, TRAINING) | dg.AssetSelection.assets(production_skin_classifier),
     # One process: the steps are short and share one DuckDB file, so a process per step
     # (the default multiprocess executor) would only add start-up time and lock contention.
     executor_def=dg.in_process_executor,
 )
+
+serving_job = dg.define_asset_job(
+    name="serving_job",
+    description="Compile the production champion into its colour lookup table and segment the sample photos "
+    "(reuses the table if the champion has not changed).",
+    selection=dg.AssetSelection.assets(skin_color_lut, segmented_sample_images),
+    executor_def=dg.in_process_executor,
+)
+
+
+@dg.job(
+    description="Serve an earlier champion version again: checks its integrity, moves champions/current.json, "
+    "records the rollback in the promotion history. Config: ops.rollback_champion.config.version.",
+    executor_def=dg.in_process_executor,
+)
+def rollback_champion_job():
+    rollback_champion()

@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated data dir per test, a real fake-gcs-server, a Dagster instance."""
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,9 @@ def fake_gcs_server() -> Iterator[str]:
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     server = FakeGCSServer()
     server.start()
+    # The wrapper pipes the server's log (a line per request) and never reads it: after ~500
+    # requests the pipe is full and the server blocks. Drain it for as long as the server runs.
+    threading.Thread(target=server._process.stderr.read, name="fake-gcs-server log", daemon=True).start()
     try:
         yield server.url
     finally:

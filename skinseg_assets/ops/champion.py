@@ -1,0 +1,54 @@
+"""Rolling the production champion back (or forward) to a version already in the blob store."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from skinseg_assets.assets.serving import (
+    CHAMPION_HISTORY_TABLE,
+    append_champion_history,
+    history_metadata,
+    load_verified_champion,
+    uri_metadata,
+)
+from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.champion_store import ChampionStore, version_name
+
+
+class RollbackConfig(dg.Config):
+    version: int = Field(ge=1, description="Champion version to serve again, e.g. 2 for champions/v0002")
+    reason: str = Field(default="", description="Why, for the promotion history (optional)")
+
+
+@dg.op(
+    description="Point champions/current.json at an earlier version, after checking its integrity.",
+    out=dg.Out(dg.Nothing),
+)
+def rollback_champion(
+    context: dg.OpExecutionContext, config: RollbackConfig, blob_store: BlobStore, warehouse: DuckDBResource
+):
+    store = ChampionStore(blob_store)
+    target = store.manifest(config.version)
+    # Refuse a version whose file no longer matches what was promoted, before it can serve.
+    load_verified_champion(store, warehouse, target)
+    previous = store.pointer()
+    reason = f"rolled back from {version_name(previous.version) if previous else 'no champion'} to {target.name}"
+    if config.reason:
+        reason += f": {config.reason}"
+    store.point_to(target, action="rolled_back", reason=reason, run_id=context.run_id)
+    append_champion_history(warehouse, run_id=context.run_id, action="rolled_back", champion=target, reason=reason)
+    context.log.info(reason)
+    yield dg.AssetMaterialization(
+        asset_key="production_skin_classifier",
+        description=reason,
+        metadata={
+            "Decision": "rolled_back",
+            "Reason": reason,
+            "Champion version": target.name,
+            "Champion sha256": target.sha256,
+            "Champion promoted at": target.promoted_at,
+            "Model": uri_metadata(blob_store.uri(target.model_key)),
+            "Promotion history": history_metadata(warehouse),
+            "History table": CHAMPION_HISTORY_TABLE,
+        },
+    )

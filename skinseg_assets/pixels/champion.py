@@ -1,0 +1,74 @@
+"""Champion/challenger: when a candidate model replaces the production model.
+
+The rule (`decide_promotion`), applied to F1 on the *current* test split, both models scored by
+the same function on the same rows:
+
+- no champion yet: the candidate is promoted;
+- F1 compared after rounding to 6 decimals (`F1_DECIMALS`): a higher candidate is promoted, a
+  lower one is not;
+- a tie is promoted only if the candidate was trained on more rows than the champion (it has
+  seen newer data and is no worse); a retrain on the same data therefore never adds a version.
+
+Only candidates that passed their blocking checks (the F1 floor on `model_metrics`) ever reach
+this decision: Dagster does not run the champion step after a failed blocking check.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from skinseg_assets.pixels.split import class_balance, colour_key
+
+F1_DECIMALS = 6
+BATCH_COLUMNS = ("batch", "pixel_batch")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """What the rule needs to know about a model: its F1 on the current test split and its data size."""
+
+    f1: float
+    training_rows: int
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+
+
+def decide_promotion(candidate: Contender, champion: Contender | None) -> PromotionDecision:
+    """Whether the candidate replaces the champion (see the module docstring for the rule)."""
+    if champion is None:
+        return PromotionDecision(True, f"no champion yet; candidate F1 {candidate.f1:.6f} becomes the first")
+    candidate_f1 = round(candidate.f1, F1_DECIMALS)
+    champion_f1 = round(champion.f1, F1_DECIMALS)
+    scores = f"candidate F1 {candidate_f1:.6f} vs champion F1 {champion_f1:.6f} on the current test split"
+    if candidate_f1 > champion_f1:
+        return PromotionDecision(True, f"{scores}: candidate is better")
+    if candidate_f1 < champion_f1:
+        return PromotionDecision(False, f"{scores}: candidate is worse; champion stays")
+    rows = f"{candidate.training_rows:,} vs {champion.training_rows:,} training rows"
+    if candidate.training_rows > champion.training_rows:
+        return PromotionDecision(True, f"{scores}: tie, and the candidate saw more data ({rows})")
+    return PromotionDecision(False, f"{scores}: tie, and the candidate saw no more data ({rows}); champion stays")
+
+
+def data_identity(pixels: pd.DataFrame) -> dict:
+    """What identifies a pixel frame: rows, skin share, a content hash, and its batches if it has any.
+
+    The hash is over the sorted (colour, label) pairs, so it does not depend on row order.
+    """
+    keys = (colour_key(pixels).astype(np.uint64) << np.uint64(1)) | pixels["is_skin"].to_numpy(dtype=np.uint64)
+    identity = {
+        "rows": len(pixels),
+        "skin_share": round(class_balance(pixels), 6),
+        "sha256": hashlib.sha256(np.sort(keys).tobytes()).hexdigest(),
+    }
+    for column in BATCH_COLUMNS:
+        if column in pixels.columns:
+            identity["batches"] = sorted(str(batch) for batch in pixels[column].dropna().unique())
+            break
+    return identity

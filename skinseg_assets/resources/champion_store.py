@@ -1,0 +1,292 @@
+"""Champion versions in the blob store: model files, manifests, the serving pointer, lookup tables.
+
+    champions/v0003/model.skops                the promoted model (skops, never pickle)
+    champions/v0003/manifest.json              sha256, test metrics, training data identity, code version, time
+    champions/current.json                     the serving version; written last, so it never names a half-written one
+    lookup_tables/v0003/skin_color_lut.npz     that version compiled into a 256**3 colour table
+    lookup_tables/v0003/manifest.json          the table's sha256 and the champion sha256 it was compiled from
+
+Versions are never rewritten: a promotion adds one, a rollback moves the pointer. Every load
+checks integrity before a byte is deserialized: the model file's sha256 must equal its
+manifest's, the pointer's and (where the caller has it) the promotion history's, and the skops
+file may hold only trusted types (`model_io_manager.loads_model`).
+"""
+
+import json
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from skinseg_assets.pixels.lut import SKIN_THRESHOLD, CompiledLut, lut_from_bytes, lut_to_bytes
+from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, sha256_of
+
+CHAMPIONS = "champions"
+CURRENT_KEY = f"{CHAMPIONS}/current.json"
+LOOKUP_TABLES = "lookup_tables"
+_MANIFEST = re.compile(rf"^{CHAMPIONS}/v(\d+)/manifest\.json$")
+
+
+class ChampionNotFoundError(LookupError):
+    """No champion has been promoted yet, or the requested version does not exist."""
+
+
+def version_name(version: int) -> str:
+    return f"v{version:04d}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def code_version() -> dict:
+    """The skinseg package version and, when run from a git checkout, its commit."""
+    checkout = Path(__file__).resolve().parents[2]
+    try:
+        package = metadata.version("skinseg")
+    except metadata.PackageNotFoundError:
+        package = _version_in_pyproject(checkout / "pyproject.toml")
+    commit = None
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, timeout=5, check=False
+        )
+        if result.returncode == 0:
+            commit = result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"package": "skinseg", "version": package, "git_commit": commit}
+
+
+def _version_in_pyproject(path: Path) -> str:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text())["project"]["version"]
+    except (OSError, KeyError, ValueError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ChampionManifest:
+    """Everything recorded about one promoted model."""
+
+    version: int
+    model_key: str
+    sha256: str
+    size_bytes: int
+    estimator: str
+    test_metrics: dict
+    training_data: dict
+    test_data: dict
+    code_version: dict
+    promoted_at: str
+    reason: str
+    run_id: str | None = None
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return version_name(self.version)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "ChampionManifest":
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class ChampionPointer:
+    """`champions/current.json`: which version serves, and how it came to."""
+
+    version: int
+    sha256: str
+    manifest_key: str
+    action: str  # "promoted" or "rolled_back"
+    reason: str
+    updated_at: str
+    run_id: str | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "ChampionPointer":
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class LutManifest:
+    """`lookup_tables/vNNNN/manifest.json`: a compiled table and the champion it came from."""
+
+    champion_version: int
+    champion_sha256: str
+    lut_key: str
+    sha256: str
+    size_bytes: int
+    skin_colours: int
+    compile_seconds: float
+    compiled_at: str
+    index: str = "B << 16 | G << 8 | R"
+    threshold: float = SKIN_THRESHOLD
+    format: str = "npz: np.packbits(bool[256, 256, 256] table, bitorder='little') as is_skin_bits_little_endian"
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "LutManifest":
+        return cls(**json.loads(data))
+
+
+class ChampionStore:
+    """Champion versions and their lookup tables, in any `BlobStore` (local folder or GCS)."""
+
+    def __init__(self, blob_store: BlobStore):
+        self.blob_store = blob_store
+
+    # Versions and the pointer
+
+    def versions(self) -> list[int]:
+        matches = (_MANIFEST.match(key) for key in self.blob_store.list_keys(f"{CHAMPIONS}/"))
+        return sorted(int(match.group(1)) for match in matches if match)
+
+    def pointer(self) -> ChampionPointer | None:
+        if not self.blob_store.exists(CURRENT_KEY):
+            return None
+        return ChampionPointer.from_json(self.blob_store.read_bytes(CURRENT_KEY))
+
+    def manifest(self, version: int) -> ChampionManifest:
+        key = f"{CHAMPIONS}/{version_name(version)}/manifest.json"
+        if not self.blob_store.exists(key):
+            known = ", ".join(version_name(v) for v in self.versions()) or "none"
+            raise ChampionNotFoundError(f"champion version {version_name(version)} does not exist (versions: {known})")
+        return ChampionManifest.from_json(self.blob_store.read_bytes(key))
+
+    def current(self) -> ChampionManifest | None:
+        """The serving version's manifest (None before the first promotion)."""
+        pointer = self.pointer()
+        if pointer is None:
+            return None
+        manifest = self.manifest(pointer.version)
+        if manifest.sha256 != pointer.sha256:
+            raise UntrustedModelError(
+                f"{self.blob_store.uri(CURRENT_KEY)} names {version_name(pointer.version)} with sha256 "
+                f"{pointer.sha256}, but its manifest records {manifest.sha256}: changed outside skinseg; not loaded"
+            )
+        return manifest
+
+    def publish(self, model_bytes: bytes, **fields) -> ChampionManifest:
+        """Store a new version (model, then manifest) and point `current.json` at it.
+
+        `fields` are the remaining `ChampionManifest` fields (estimator, test_metrics, ...).
+        The number is the highest existing one plus one: two promotions running at the same
+        moment against one store could pick the same number, so promotions must not overlap.
+        """
+        existing = self.versions()
+        version = (existing[-1] if existing else 0) + 1
+        prefix = f"{CHAMPIONS}/{version_name(version)}"
+        manifest = ChampionManifest(
+            version=version,
+            model_key=f"{prefix}/model.skops",
+            sha256=sha256_of(model_bytes),
+            size_bytes=len(model_bytes),
+            promoted_at=fields.pop("promoted_at", None) or utc_now(),
+            **fields,
+        )
+        self.blob_store.write_bytes(manifest.model_key, model_bytes)
+        self.blob_store.write_bytes(f"{prefix}/manifest.json", manifest.to_json(), content_type="application/json")
+        self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
+        return manifest
+
+    def point_to(self, manifest: ChampionManifest, action: str, reason: str, run_id: str | None = None) -> ChampionPointer:
+        pointer = ChampionPointer(
+            version=manifest.version,
+            sha256=manifest.sha256,
+            manifest_key=f"{CHAMPIONS}/{manifest.name}/manifest.json",
+            action=action,
+            reason=reason,
+            updated_at=utc_now(),
+            run_id=run_id,
+        )
+        self.blob_store.write_bytes(CURRENT_KEY, pointer.to_json(), content_type="application/json")
+        return pointer
+
+    # Models, checked before loading
+
+    def model_bytes(self, manifest: ChampionManifest, expected_sha256: str | None = None) -> bytes:
+        """The model file of a version, refused if its sha256 differs from the manifest (or `expected_sha256`)."""
+        uri = self.blob_store.uri(manifest.model_key)
+        if expected_sha256 is not None and expected_sha256 != manifest.sha256:
+            raise UntrustedModelError(
+                f"{manifest.name}'s manifest records sha256 {manifest.sha256}, but the promotion history "
+                f"records {expected_sha256}: the manifest was changed outside skinseg; {uri} not loaded"
+            )
+        data = self.blob_store.read_bytes(manifest.model_key)
+        actual = sha256_of(data)
+        if actual != manifest.sha256:
+            raise UntrustedModelError(
+                f"{uri} has sha256 {actual}, but {manifest.name} was promoted with sha256 {manifest.sha256}: "
+                "the file was changed outside skinseg; not loaded"
+            )
+        return data
+
+    def load_model(self, manifest: ChampionManifest, expected_sha256: str | None = None):
+        """The fitted model of a version: integrity checked, then loaded with trusted types only."""
+        data = self.model_bytes(manifest, expected_sha256)
+        return loads_model(data, self.blob_store.uri(manifest.model_key))
+
+    # Lookup tables
+
+    def lut_key(self, manifest: ChampionManifest) -> str:
+        return f"{LOOKUP_TABLES}/{manifest.name}/skin_color_lut.npz"
+
+    def lut_manifest_key(self, manifest: ChampionManifest) -> str:
+        return f"{LOOKUP_TABLES}/{manifest.name}/manifest.json"
+
+    def save_lut(self, champion: ChampionManifest, compiled: CompiledLut) -> LutManifest:
+        data = lut_to_bytes(compiled.table)
+        lut = LutManifest(
+            champion_version=champion.version,
+            champion_sha256=champion.sha256,
+            lut_key=self.lut_key(champion),
+            sha256=sha256_of(data),
+            size_bytes=len(data),
+            skin_colours=compiled.skin_colours,
+            compile_seconds=round(compiled.compile_seconds, 3),
+            compiled_at=utc_now(),
+        )
+        self.blob_store.write_bytes(lut.lut_key, data)
+        self.blob_store.write_bytes(self.lut_manifest_key(champion), lut.to_json(), content_type="application/json")
+        return lut
+
+    def lut_manifest(self, champion: ChampionManifest) -> LutManifest | None:
+        key = self.lut_manifest_key(champion)
+        return LutManifest.from_json(self.blob_store.read_bytes(key)) if self.blob_store.exists(key) else None
+
+    def load_lut(self, champion: ChampionManifest, packed: bool = False) -> np.ndarray | None:
+        """The champion's table, bool or packed bits (None if not compiled yet); refused if it does not match."""
+        lut = self.lut_manifest(champion)
+        if lut is None:
+            return None
+        uri = self.blob_store.uri(lut.lut_key)
+        if lut.champion_sha256 != champion.sha256:
+            raise UntrustedModelError(
+                f"{uri} was compiled from a model with sha256 {lut.champion_sha256}, not {champion.name} "
+                f"({champion.sha256}); not loaded"
+            )
+        data = self.blob_store.read_bytes(lut.lut_key)
+        actual = sha256_of(data)
+        if actual != lut.sha256:
+            raise UntrustedModelError(
+                f"{uri} has sha256 {actual}, but it was written with sha256 {lut.sha256}: "
+                "the file was changed outside skinseg; not loaded"
+            )
+        return lut_from_bytes(data, packed=packed)

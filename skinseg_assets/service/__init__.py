@@ -1,0 +1,1 @@
+"""The production champion as a service (FastAPI) and a command line (`skinseg`)."""

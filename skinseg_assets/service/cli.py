@@ -1,0 +1,131 @@
+"""`skinseg`: the serving champion from the command line (same loading and scoring as the service).
+
+    skinseg predict [PIXELS.csv]          B,G,R rows (file or stdin) -> B,G,R,label,skin_probability
+    skinseg segment IMAGE -o MASK.png     skin mask of a photograph (and --overlay OVERLAY.png)
+    skinseg serve [--host H] [--port P]   the prediction service (FastAPI + uvicorn)
+
+The champion comes from the deployment's blob store (SKINSEG_DEPLOYMENT, SKINSEG_DATA_DIR,
+SKINSEG_GCS_BUCKET, as for the Dagster code location).
+"""
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError
+from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
+from skinseg_assets.resources.model_io_manager import UntrustedModelError
+from skinseg_assets.service.scoring import ChampionSource, ServingModel, blob_store_from_environment, segment_image_bytes
+
+PREDICT_CHUNK = 1 << 20
+
+
+class PixelInputError(ValueError):
+    """A pixel row that is not three whole numbers 0-255."""
+
+
+def parse_pixel_rows(text: str, source: str) -> np.ndarray:
+    """(N, 3) B, G, R from CSV/TSV text: header optional, extra columns (such as a label) ignored."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+    except csv.Error:  # one column, or empty: let the row checks explain
+        dialect = csv.excel
+    rows = []
+    for line_number, fields in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+        if not fields or not "".join(fields).strip():
+            continue
+        if line_number == 1 and fields[0].strip().upper() == "B":
+            continue  # header
+        if len(fields) < 3:
+            raise PixelInputError(f"{source} line {line_number}: expected B, G, R, got {len(fields)} field(s)")
+        values = []
+        for name, field in zip("BGR", fields[:3], strict=True):
+            try:
+                value = int(field.strip())
+            except ValueError:
+                raise PixelInputError(f"{source} line {line_number}: {name}={field.strip()!r} is not a whole number") from None
+            if not 0 <= value <= 255:
+                raise PixelInputError(f"{source} line {line_number}: {name}={value} is outside 0-255")
+            values.append(value)
+        rows.append(values)
+    return np.array(rows, dtype=np.uint8).reshape(-1, 3)
+
+
+def _champion() -> ServingModel:
+    return ChampionSource(ChampionStore(blob_store_from_environment()), ttl_seconds=float("inf")).get()
+
+
+def predict(arguments, stdout) -> int:
+    source = arguments.pixels
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    bgr = parse_pixel_rows(text, "stdin" if source == "-" else source)
+    champion = _champion()
+    writer = csv.writer(stdout, lineterminator="\n")
+    writer.writerow(["B", "G", "R", "label", "skin_probability"])
+    for start in range(0, len(bgr), PREDICT_CHUNK):
+        chunk = bgr[start : start + PREDICT_CHUNK]
+        is_skin, probability = champion.predict(chunk)
+        for (b, g, r), skin, p in zip(chunk.tolist(), is_skin, probability, strict=True):
+            writer.writerow([b, g, r, "skin" if skin else "non-skin", f"{p:.6f}"])
+    print(f"{len(bgr)} pixels scored by champion {champion.manifest.name}", file=sys.stderr)
+    return 0
+
+
+def segment(arguments, stdout) -> int:
+    champion = _champion()
+    result = segment_image_bytes(champion, Path(arguments.image).read_bytes(), max_pixels=MAX_IMAGE_PIXELS)
+    Path(arguments.output).write_bytes(result.mask_png())
+    if arguments.overlay:
+        Path(arguments.overlay).write_bytes(result.overlay_png())
+    print(
+        f"{arguments.output}: skin share {result.skin_share:.4f} "
+        f"(champion {champion.manifest.name}, {champion.scorer} scorer)",
+        file=stdout,
+    )
+    return 0
+
+
+def serve(arguments, stdout) -> int:
+    import uvicorn
+
+    uvicorn.run("skinseg_assets.service.app:create_app", factory=True, host=arguments.host, port=arguments.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skinseg", description="Skin segmentation with the production champion.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict_parser = commands.add_parser("predict", help="score B,G,R pixels (CSV or TSV; header and extra columns allowed)")
+    predict_parser.add_argument("pixels", nargs="?", default="-", help="file of B,G,R rows; '-' or nothing: stdin")
+    predict_parser.set_defaults(run=predict)
+    segment_parser = commands.add_parser("segment", help="write the skin mask of a photograph as PNG")
+    segment_parser.add_argument("image", help="a photograph (PNG, JPEG, ...)")
+    segment_parser.add_argument("-o", "--output", required=True, help="mask PNG to write (white = skin)")
+    segment_parser.add_argument("--overlay", help="also write the photo with skin tinted green")
+    segment_parser.set_defaults(run=segment)
+    serve_parser = commands.add_parser("serve", help="run the prediction service")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.set_defaults(run=serve)
+    return parser
+
+
+def main(argv: list[str] | None = None, stdout=None) -> int:
+    stdout = stdout or sys.stdout
+    arguments = build_parser().parse_args(argv)
+    try:
+        return arguments.run(arguments, stdout)
+    except (PixelInputError, ImageError, FileNotFoundError) as error:
+        print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
+        return 2
+    except (ChampionNotFoundError, UntrustedModelError) as error:
+        print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

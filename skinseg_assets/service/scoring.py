@@ -1,0 +1,126 @@
+"""The serving champion, as the prediction service and the CLI use it.
+
+`ChampionSource` follows `champions/current.json`: each `get()` re-reads the pointer when the
+last read is older than `ttl_seconds`, and loads the new version when it changed, so a newly
+promoted (or rolled back) champion serves without a restart. Every load is integrity-checked
+by `ChampionStore` (sha256 of the model file against its manifest and the pointer, trusted skops
+types only); a model that fails is refused, never served.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from skinseg_assets.pixels.images import decode_rgb, encode_png, overlay, skin_share
+from skinseg_assets.pixels.lut import SKIN_THRESHOLD, segment_rgb, segment_rgb_with_model, skin_probability_of_colours
+from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.champion_store import ChampionManifest, ChampionNotFoundError, ChampionStore
+from skinseg_assets.resources.model_io_manager import UntrustedModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 5.0
+
+
+def blob_store_from_environment() -> BlobStore:
+    """The deployment's blob store, exactly as the Dagster code location configures it."""
+    import dagster as dg
+
+    from skinseg_assets.resources import build_resources
+
+    with dg.build_resources({"blob_store": build_resources()["blob_store"]}) as resources:
+        return resources.blob_store
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded champion version: the model, and its lookup table (packed bits) if one was compiled."""
+
+    manifest: ChampionManifest
+    model: object
+    lut: np.ndarray | None
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    def predict(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(is_skin, P(skin)) for an (N, 3) array of B, G, R colours, from the model itself."""
+        probability = skin_probability_of_colours(self.model, bgr)
+        return probability >= SKIN_THRESHOLD, probability
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """Skin mask of an RGB image: by the lookup table, or by the model on its distinct colours."""
+        if self.lut is not None:
+            return segment_rgb(self.lut, image)
+        return segment_rgb_with_model(self.model, image)
+
+    @property
+    def scorer(self) -> str:
+        return "lookup-table" if self.lut is not None else "model"
+
+
+def load_serving_model(store: ChampionStore, manifest: ChampionManifest) -> ServingModel:
+    model = store.load_model(manifest)
+    try:
+        lut = store.load_lut(manifest, packed=True)
+    except (UntrustedModelError, ValueError) as error:  # altered, or written in an older format
+        log.warning("lookup table refused, segmenting with the model instead: %s", error)
+        lut = None
+    return ServingModel(manifest=manifest, model=model, lut=lut)
+
+
+class ChampionSource:
+    """The serving champion, reloaded when `champions/current.json` names another version."""
+
+    def __init__(self, store: ChampionStore, ttl_seconds: float = DEFAULT_TTL_SECONDS, clock=time.monotonic):
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._serving: ServingModel | None = None
+        self._checked_at: float | None = None
+
+    def get(self) -> ServingModel:
+        """The current champion; raises ChampionNotFoundError or UntrustedModelError."""
+        with self._lock:
+            now = self._clock()
+            if self._serving is not None and self._checked_at is not None and now - self._checked_at < self.ttl_seconds:
+                return self._serving
+            manifest = self.store.current()
+            if manifest is None:
+                raise ChampionNotFoundError("no champion has been promoted yet: run training_job")
+            if self._serving is None or (manifest.version, manifest.sha256) != (
+                self._serving.manifest.version,
+                self._serving.manifest.sha256,
+            ):
+                self._serving = load_serving_model(self.store, manifest)
+                log.info("serving champion %s (%s scorer)", manifest.name, self._serving.scorer)
+            self._checked_at = now
+            return self._serving
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    mask: np.ndarray
+    image: np.ndarray
+    serving: ServingModel
+
+    @property
+    def skin_share(self) -> float:
+        return skin_share(self.mask)
+
+    def mask_png(self) -> bytes:
+        return encode_png(self.mask)
+
+    def overlay_png(self) -> bytes:
+        return encode_png(overlay(self.image, self.mask))
+
+
+def segment_image_bytes(serving: ServingModel, data: bytes, max_pixels: int) -> Segmentation:
+    """Decode an uploaded image (RGB) and segment it; raises `images.ImageError` for bad input."""
+    image = decode_rgb(data, max_pixels=max_pixels)
+    return Segmentation(mask=serving.segment(image), image=image, serving=serving)

@@ -1,0 +1,184 @@
+"""The serving assets in a real (small) graph: promotion, rollback, integrity, lookup table, images."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from skinseg_assets.assets.serving import (
+    CHAMPION_HISTORY_TABLE,
+    lut_matches_champion,
+    production_skin_classifier,
+    segmented_sample_images,
+    skin_color_lut,
+)
+from skinseg_assets.assets.training import model_metrics, skin_classifier
+from skinseg_assets.jobs import rollback_champion_job
+from skinseg_assets.resources import build_resources
+from skinseg_assets.resources.blob_store import LocalBlobStore
+from skinseg_assets.resources.champion_store import ChampionStore
+from skinseg_assets_tests.champion_fixtures import small_split
+
+# F1 on the small split (20,000 UCI pixels): about 0.81, 0.94 and 0.98.
+WORSE = {"max_iter": 3, "learning_rate": 0.3, "max_leaf_nodes": 4}
+GOOD = {"max_iter": 10, "max_leaf_nodes": 8}
+BETTER = {"max_iter": 40, "max_leaf_nodes": 15}
+
+
+@dg.multi_asset(outs={"train_pixels": dg.AssetOut(), "test_pixels": dg.AssetOut()})
+def small_pixel_split():
+    """Stand-in for the real split: 20,000 bundled pixels, split by colour."""
+    split = small_split()
+    return split.train, split.test
+
+
+CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]
+GRAPH = [small_pixel_split, *CANDIDATE_STEPS, skin_color_lut, lut_matches_champion, segmented_sample_images]
+
+
+def run(instance, selection, classifier=None, raise_on_error=True) -> dg.ExecuteInProcessResult:
+    run_config = {"ops": {"skin_classifier": {"config": classifier}}} if classifier else {}
+    return dg.materialize(
+        GRAPH,
+        selection=selection,
+        instance=instance,
+        resources=build_resources(),
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
+
+
+def train(instance, classifier: dict, first: bool = False) -> dict:
+    """Train a candidate and run the champion decision; returns the decision's metadata."""
+    selection = [small_pixel_split, *CANDIDATE_STEPS] if first else CANDIDATE_STEPS
+    result = run(instance, selection, classifier)
+    return {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
+
+
+def store(data_dir) -> ChampionStore:
+    return ChampionStore(LocalBlobStore(root=str(data_dir / "blobs")))
+
+
+def history(data_dir) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute(
+            f"SELECT action, champion_version FROM {CHAMPION_HISTORY_TABLE} ORDER BY decided_at"
+        ).fetchall()
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    texts = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                texts.append(error.message)
+                error = error.cause
+    return "\n".join(texts)
+
+
+def rollback(instance, version: int, raise_on_error=True) -> dg.ExecuteInProcessResult:
+    return rollback_champion_job.execute_in_process(
+        run_config={"ops": {"rollback_champion": {"config": {"version": version, "reason": "test"}}}},
+        instance=instance,
+        resources=build_resources(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores(data_dir, instance):
+    first = train(instance, GOOD, first=True)
+    assert (first["Decision"], first["Champion version"]) == ("promoted", "v0001")
+
+    worse = train(instance, WORSE)
+    assert (worse["Decision"], worse["Champion version"]) == ("kept", "v0001")
+    assert "candidate is worse" in worse["Reason"]
+    assert worse["Candidate F1 (current test split)"] < worse["Champion F1 before (current test split)"]
+
+    better = train(instance, BETTER)
+    assert (better["Decision"], better["Champion version"]) == ("promoted", "v0002")
+
+    again = train(instance, BETTER)  # the same model on the same data: a tie that adds no version
+    assert again["Decision"] == "kept" and "tie" in again["Reason"]
+
+    champions = store(data_dir)
+    manifest = champions.current()
+    assert manifest.version == 2 and manifest.estimator == "HistGradientBoostingClassifier"
+    assert manifest.training_data["rows"] == len(small_split().train)
+    assert manifest.test_metrics["f1"] == pytest.approx(better["Candidate F1 (current test split)"], abs=1e-6)
+    assert manifest.code_version["package"] == "skinseg" and manifest.parameters["max_iter"] == 40
+
+    missing = rollback(instance, 5, raise_on_error=False)
+    assert not missing.success and "v0005 does not exist (versions: v0001, v0002)" in failure_messages(missing)
+    assert champions.current().version == 2
+
+    graph = dg.Definitions(assets=GRAPH, resources=build_resources())
+    before = dg.evaluate_automation_conditions(defs=graph, instance=instance)
+    result = rollback(instance, 1)
+    assert result.success
+    after = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=before.cursor)
+    requested = {r.key.to_user_string() for r in after.results if r.true_subset.size}
+    assert requested == {"skin_color_lut", "segmented_sample_images"}  # the table follows the rollback
+    assert champions.current().version == 1 and champions.pointer().action == "rolled_back"
+    event = instance.get_latest_materialization_event(dg.AssetKey("production_skin_classifier"))
+    assert event.asset_materialization.metadata["Champion version"].value == "v0001"
+    assert history(data_dir) == [("promoted", 1), ("kept", 1), ("promoted", 2), ("kept", 2), ("rolled_back", 1)]
+
+
+def test_tampered_champion_is_refused_by_rollback_and_by_the_next_promotion(data_dir, instance):
+    train(instance, GOOD, first=True)
+    model_file = data_dir / "blobs" / "champions" / "v0001" / "model.skops"
+    model_file.write_bytes(model_file.read_bytes() + b"tampered")
+
+    result = rollback(instance, 1, raise_on_error=False)
+    assert not result.success
+    assert "champions/v0001/model.skops has sha256" in failure_messages(result)
+    assert "changed outside skinseg; not loaded" in failure_messages(result)
+    assert history(data_dir) == [("promoted", 1)]
+
+    result = run(instance, CANDIDATE_STEPS, BETTER, raise_on_error=False)
+    assert not result.success
+    assert "champions/v0001/model.skops has sha256" in failure_messages(result)
+    assert store(data_dir).versions() == [1]
+
+
+def test_tampered_candidate_is_refused_by_the_model_io_manager(data_dir, instance):
+    run(instance, [small_pixel_split, skin_classifier, model_metrics], GOOD)
+    candidate = data_dir / "blobs" / "skin_classifier.skops"
+    candidate.write_bytes(candidate.read_bytes()[:-1] + b"x")
+    result = run(instance, [production_skin_classifier], raise_on_error=False)
+    assert not result.success
+    assert "was changed outside skinseg; not loaded" in failure_messages(result)
+    assert store(data_dir).current() is None
+
+
+def test_lookup_table_and_segmented_photos_follow_the_champion(data_dir, instance):
+    train(instance, WORSE, first=True)  # a small model: the table compiles in about a second
+    result = run(instance, [skin_color_lut, segmented_sample_images])
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("lut_matches_champion", True)]
+    lut = result.asset_materializations_for_node("skin_color_lut")[0].metadata
+    assert lut["Champion version"].value == "v0001" and lut["Reused"].value is False
+    images = result.asset_materializations_for_node("segmented_sample_images")[0].metadata
+    assert images["Overlays"].value.startswith("![skin overlays](data:image/png;base64,")
+    assert len(images["Overlays"].value) < 100_000
+    assert 0 < images["Skin share: astronaut"].value < 1
+    keys = store(data_dir).blob_store.list_keys("segmented_sample_images/v0001/")
+    assert "segmented_sample_images/v0001/astronaut-mask.png" in keys
+    assert "segmented_sample_images/v0001/astronaut-overlay.png" in keys
+
+    again = run(instance, [skin_color_lut])  # same champion: the stored table is reused
+    assert again.asset_materializations_for_node("skin_color_lut")[0].metadata["Reused"].value is True
+
+
+def test_jobs_wire_the_champion_into_training_and_the_table_into_serving():
+    from skinseg_assets import defs
+
+    def keys(job_name):
+        job = defs.resolve_job_def(job_name)
+        return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+    assert {"model_metrics", "production_skin_classifier"} <= keys("training_job")
+    assert "skin_color_lut" not in keys("training_job")
+    assert keys("serving_job") == {"skin_color_lut", "segmented_sample_images"}
+    rollback_job = defs.resolve_job_def("rollback_champion_job")
+    assert rollback_job.description and "rollback_champion" in [node.name for node in rollback_job.nodes]

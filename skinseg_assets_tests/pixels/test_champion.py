@@ -1,0 +1,48 @@
+import pandas as pd
+import pytest
+
+from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "promote", "why"),
+    [
+        (Contender(0.95, 100), None, True, "no champion yet"),
+        (Contender(0.991, 100), Contender(0.990, 100), True, "candidate is better"),
+        (Contender(0.989, 500), Contender(0.990, 100), False, "candidate is worse"),
+        # Equal to 6 decimals is a tie, whatever lies beyond.
+        (Contender(0.9900004, 100), Contender(0.9899996, 100), False, "tie, and the candidate saw no more data"),
+        (Contender(0.9899996, 101), Contender(0.9900004, 100), True, "tie, and the candidate saw more data"),
+        (Contender(0.990001, 100), Contender(0.990000, 100), True, "candidate is better"),
+        (Contender(0.99, 99), Contender(0.99, 100), False, "tie, and the candidate saw no more data"),
+    ],
+)
+def test_promotion_rule(candidate, champion, promote, why):
+    decision = decide_promotion(candidate, champion)
+    assert decision.promote is promote
+    assert why in decision.reason
+
+
+def test_reason_states_both_scores():
+    reason = decide_promotion(Contender(0.5, 1), Contender(0.75, 1)).reason
+    assert "0.500000" in reason and "0.750000" in reason and "current test split" in reason
+
+
+def _pixels(rows, **extra):
+    frame = pd.DataFrame(rows, columns=["B", "G", "R", "is_skin"]).astype({"B": "uint8", "G": "uint8", "R": "uint8"})
+    return frame.assign(**extra)
+
+
+def test_data_identity_ignores_row_order_but_not_labels():
+    rows = [(1, 2, 3, True), (4, 5, 6, False), (7, 8, 9, False)]
+    identity = data_identity(_pixels(rows))
+    assert identity["rows"] == 3 and identity["skin_share"] == pytest.approx(1 / 3, abs=1e-6)
+    assert data_identity(_pixels(rows[::-1]))["sha256"] == identity["sha256"]
+    relabelled = [(1, 2, 3, False), *rows[1:]]
+    assert data_identity(_pixels(relabelled))["sha256"] != identity["sha256"]
+    assert "batches" not in identity
+
+
+def test_data_identity_lists_batches_when_the_frame_has_them():
+    frame = _pixels([(1, 2, 3, True), (4, 5, 6, False)], batch=["2024-02.txt", "2024-01.txt"])
+    assert data_identity(frame)["batches"] == ["2024-01.txt", "2024-02.txt"]

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from skinseg_assets.pixels.lut import compile_lut
+from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore, code_version
+from skinseg_assets.resources.model_io_manager import UntrustedModelError
+from skinseg_assets_tests.champion_fixtures import fit_tree, publish
+
+
+@pytest.fixture(params=["local", "gcs"])
+def store(request, tmp_path) -> ChampionStore:
+    if request.param == "local":
+        return ChampionStore(LocalBlobStore(root=str(tmp_path / "blobs")))
+    bucket = request.getfixturevalue("gcs_bucket")
+    return ChampionStore(GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=bucket, prefix="skinseg"))
+
+
+@pytest.fixture(scope="module")
+def models():
+    return fit_tree(max_depth=3), fit_tree(max_depth=6)
+
+
+def test_versions_are_numbered_and_the_pointer_follows(store, models):
+    assert store.current() is None and store.versions() == []
+    first = publish(store, models[0])
+    second = publish(store, models[1])
+    assert (first.version, second.version) == (1, 2)
+    assert first.model_key == "champions/v0001/model.skops"
+    assert store.versions() == [1, 2]
+    assert store.current() == second
+    assert store.blob_store.list_keys("champions/") == [
+        "champions/current.json",
+        "champions/v0001/manifest.json",
+        "champions/v0001/model.skops",
+        "champions/v0002/manifest.json",
+        "champions/v0002/model.skops",
+    ]
+    store.point_to(first, action="rolled_back", reason="test")
+    assert store.current() == first and store.pointer().action == "rolled_back"
+    loaded = store.load_model(store.current())
+    assert (loaded.predict([[74, 85, 123]]) == models[0].predict([[74, 85, 123]])).all()
+
+
+def test_a_changed_model_file_is_refused(store, models):
+    champion = publish(store, models[0])
+    store.blob_store.write_bytes(champion.model_key, store.blob_store.read_bytes(champion.model_key) + b"\0")
+    with pytest.raises(UntrustedModelError, match="changed outside skinseg; not loaded"):
+        store.load_model(champion)
+
+
+def test_a_model_swapped_together_with_its_manifest_is_caught_by_the_pointer_or_history(store, models):
+    first = publish(store, models[0])
+    publish(store, models[1])
+    store.point_to(first, action="rolled_back", reason="test")  # the pointer records v0001's sha256
+    # Someone copies v0002's model and manifest over v0001's: the pair is self-consistent ...
+    for name in ("model.skops", "manifest.json"):
+        store.blob_store.write_bytes(f"champions/v0001/{name}", store.blob_store.read_bytes(f"champions/v0002/{name}"))
+    forged = store.manifest(1)
+    assert store.model_bytes(forged)
+    # ... but neither the promotion history nor the pointer agrees with it.
+    with pytest.raises(UntrustedModelError, match="promotion history records"):
+        store.load_model(forged, expected_sha256=first.sha256)
+    with pytest.raises(UntrustedModelError, match="but its manifest records"):
+        store.current()
+
+
+def test_unknown_version_names_the_known_ones(store, models):
+    publish(store, models[0])
+    with pytest.raises(ChampionNotFoundError, match=r"v0007 does not exist \(versions: v0001\)"):
+        store.manifest(7)
+
+
+def test_lookup_table_is_tied_to_its_champion(tmp_path, models):
+    store = ChampionStore(LocalBlobStore(root=str(tmp_path / "blobs")))
+    first = publish(store, models[0])
+    assert store.load_lut(first) is None
+    compiled = compile_lut(models[0])
+    lut = store.save_lut(first, compiled)
+    assert lut.lut_key == "lookup_tables/v0001/skin_color_lut.npz" and lut.champion_sha256 == first.sha256
+    assert np.array_equal(store.load_lut(first), compiled.table)
+    store.blob_store.write_bytes(lut.lut_key, store.blob_store.read_bytes(lut.lut_key)[:-1] + b"x")
+    with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
+        store.load_lut(first)
+
+
+def test_code_version_names_the_package():
+    version = code_version()
+    assert version["package"] == "skinseg" and version["version"] != "unknown"

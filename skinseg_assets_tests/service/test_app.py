@@ -1,0 +1,178 @@
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from skinseg_assets.pixels.lut import lut_is_skin, segment_rgb, skin_probability_of_colours
+from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource
+from skinseg_assets.resources.champion_store import ChampionStore
+from skinseg_assets.service import app as service_app
+from skinseg_assets.service.app import MAX_BODY_BYTES, MAX_PIXELS_PER_REQUEST, create_app
+from skinseg_assets.service.scoring import ChampionSource
+from skinseg_assets_tests.champion_fixtures import publish, tree_and_lut
+
+SKIN, NOT_SKIN = {"B": 74, "G": 85, "R": 123}, {"B": 250, "G": 250, "R": 250}
+
+
+def client_for(store: ChampionStore, **source) -> TestClient:
+    return TestClient(create_app(ChampionSource(store, **{"ttl_seconds": 0, **source})))
+
+
+@pytest.fixture
+def client(champions) -> TestClient:
+    return client_for(champions)
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_health_names_the_champion_from_the_blob_store(client, champions):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["model_version"] == 1
+    assert body["model_sha256"] == champions.current().sha256
+    assert body["estimator"] == "DecisionTreeClassifier" and body["segment_scorer"] == "lookup-table"
+
+
+def test_predict_returns_labels_and_probabilities_in_request_order(client):
+    response = client.post("/predict", json={"pixels": [SKIN, NOT_SKIN, SKIN]})
+    assert response.status_code == 200
+    body = response.json()
+    tree, _ = tree_and_lut(3)
+    expected = skin_probability_of_colours(tree, np.array([[74, 85, 123], [250, 250, 250], [74, 85, 123]]))
+    assert body["model_version"] == 1
+    assert body["labels"] == ["skin", "non-skin", "skin"]
+    assert body["skin_probability"] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("pixels", "location", "message"),
+    [
+        ([{"B": 1, "G": 2, "R": 256}], ["body", "pixels", 0, "R"], "less than or equal to 255"),
+        ([SKIN, {"B": -1, "G": 2, "R": 3}], ["body", "pixels", 1, "B"], "greater than or equal to 0"),
+        ([{"B": "12", "G": 2, "R": 3}], ["body", "pixels", 0, "B"], "valid integer"),
+        ([{"B": 1.5, "G": 2, "R": 3}], ["body", "pixels", 0, "B"], "valid integer"),
+        ([{"B": True, "G": 2, "R": 3}], ["body", "pixels", 0, "B"], "valid integer"),
+        ([{"B": 1, "G": 2}], ["body", "pixels", 0, "R"], "Field required"),
+        ([{"B": 1, "G": 2, "R": 3, "label": 1}], ["body", "pixels", 0, "label"], "Extra inputs"),
+        ([], ["body", "pixels"], "at least 1 item"),
+        ("74,85,123", ["body", "pixels"], "valid list"),
+    ],
+)
+def test_bad_pixels_are_422_naming_the_field(client, pixels, location, message):
+    response = client.post("/predict", json={"pixels": pixels})
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(error["loc"] == location and message in error["msg"] for error in errors), errors
+
+
+def test_a_batch_over_the_limit_is_422_naming_pixels(champions):
+    client = TestClient(create_app(ChampionSource(champions, ttl_seconds=0), max_pixels_per_request=3))
+    assert client.post("/predict", json={"pixels": [SKIN] * 3}).status_code == 200
+    response = client.post("/predict", json={"pixels": [SKIN] * 4})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "pixels"] and "at most 3 items" in error["msg"]
+
+
+def test_the_default_batch_limit_is_published_in_the_schema(client):
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    assert schema["properties"]["pixels"]["maxItems"] == MAX_PIXELS_PER_REQUEST == 100_000
+
+
+def test_a_body_over_the_limit_is_413(client):
+    response = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_segment_returns_the_mask_of_an_rgb_photo(client):
+    from skimage import data
+
+    photo = data.astronaut()
+    response = client.post("/segment", files={"image": ("astronaut.png", png(photo), "image/png")})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.headers["x-skinseg-model-version"] == "1"
+    assert response.headers["x-skinseg-scorer"] == "lookup-table"
+    mask = np.asarray(Image.open(io.BytesIO(response.content))) > 0
+    _, compiled = tree_and_lut(3)
+    assert (mask == segment_rgb(compiled.table, photo)).all()
+    assert float(response.headers["x-skinseg-skin-share"]) == pytest.approx(mask.mean(), abs=1e-6)
+
+    overlay = client.post("/segment?output=overlay", files={"image": ("a.png", png(photo), "image/png")})
+    assert Image.open(io.BytesIO(overlay.content)).mode == "RGB"
+
+
+def test_bad_images_are_rejected_naming_the_field(client, monkeypatch):
+    not_an_image = client.post("/segment", files={"image": ("notes.txt", b"hello", "text/plain")})
+    assert not_an_image.status_code == 422
+    assert not_an_image.json()["detail"][0]["loc"] == ["body", "image"]
+    missing = client.post("/segment", data={"picture": "x"})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "image"]
+    wrong_output = client.post("/segment?output=jpeg", files={"image": ("a.png", png(np.zeros((2, 2, 3), np.uint8)), "image/png")})
+    assert wrong_output.status_code == 422 and wrong_output.json()["detail"][0]["loc"] == ["query", "output"]
+    monkeypatch.setattr(service_app, "MAX_IMAGE_PIXELS", 99)
+    too_large = client.post("/segment", files={"image": ("big.png", png(np.zeros((10, 10, 3), np.uint8)), "image/png")})
+    assert too_large.status_code == 413 and "the limit is 99" in too_large.json()["detail"]
+
+
+def test_no_champion_yet_is_503(data_dir, tmp_path):
+    from skinseg_assets.resources.blob_store import LocalBlobStore
+
+    client = client_for(ChampionStore(LocalBlobStore(root=str(tmp_path / "empty"))))
+    for response in (client.get("/health"), client.post("/predict", json={"pixels": [SKIN]})):
+        assert response.status_code == 503 and "no champion has been promoted yet" in response.json()["detail"]
+
+
+def test_a_new_champion_is_picked_up_without_restart(champions):
+    now = [0.0]
+    client = client_for(champions, ttl_seconds=30, clock=lambda: now[0])
+    assert client.get("/health").json()["model_version"] == 1
+    deeper, compiled = tree_and_lut(6)
+    champions.save_lut(publish(champions, deeper), compiled)
+    assert client.get("/health").json()["model_version"] == 1  # within the TTL: no re-read
+    now[0] = 31.0
+    assert client.get("/health").json()["model_version"] == 2
+    colours = np.array([[74, 85, 123], [30, 140, 200]])
+    expected = ["skin" if skin else "non-skin" for skin in lut_is_skin(compiled.table, colours)]
+    pixels = [{"B": int(b), "G": int(g), "R": int(r)} for b, g, r in colours]
+    assert client.post("/predict", json={"pixels": pixels}).json()["labels"] == expected
+
+    champions.point_to(champions.manifest(1), action="rolled_back", reason="test")
+    now[0] = 62.0
+    assert client.get("/health").json()["model_version"] == 1
+
+
+def test_a_tampered_champion_is_not_served(champions, data_dir):
+    client = client_for(champions)
+    deeper, _ = tree_and_lut(6)
+    champion = publish(champions, deeper)
+    model_file = data_dir / "blobs" / champion.model_key
+    model_file.write_bytes(model_file.read_bytes() + b"!")
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert "champions/v0002/model.skops has sha256" in response.json()["detail"]
+    assert "changed outside skinseg; not loaded" in response.json()["detail"]
+
+
+def test_without_a_lookup_table_the_model_segments(champions):
+    deeper, compiled = tree_and_lut(6)
+    publish(champions, deeper)  # no table compiled for v0002 yet
+    client = client_for(champions)
+    assert client.get("/health").json()["segment_scorer"] == "model"
+    photo = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    response = client.post("/segment", files={"image": ("noise.png", png(photo), "image/png")})
+    assert response.headers["x-skinseg-scorer"] == "model"
+    assert ((np.asarray(Image.open(io.BytesIO(response.content))) > 0) == segment_rgb(compiled.table, photo)).all()
+
+
+def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir, monkeypatch):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    store = ChampionStore(GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=gcs_bucket, prefix="skinseg"))
+    tree, _ = tree_and_lut(3)
+    champion = publish(store, tree)
+    body = TestClient(create_app()).get("/health").json()
+    assert body["model_version"] == 1 and body["model_sha256"] == champion.sha256

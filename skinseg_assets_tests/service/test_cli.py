@@ -1,0 +1,77 @@
+import csv
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinseg_assets.pixels.lut import lut_is_skin, segment_rgb
+from skinseg_assets.service.cli import main, parse_pixel_rows
+from skinseg_assets_tests.champion_fixtures import tree_and_lut
+
+
+def run(argv, capsys, stdin: str | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_predict_scores_a_file_with_header_and_labels(champions, tmp_path, capsys):
+    pixels = tmp_path / "pixels.csv"
+    pixels.write_text("B,G,R,label\n74,85,123,1\n250,250,250,2\n")
+    code, out, err = run(["predict", str(pixels)], capsys)
+    assert code == 0 and "2 pixels scored by champion v0001" in err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    _, compiled = tree_and_lut(3)
+    expected = lut_is_skin(compiled.table, np.array([[74, 85, 123], [250, 250, 250]]))
+    assert [row["label"] == "skin" for row in rows] == expected.tolist()
+    assert [(row["B"], row["G"], row["R"]) for row in rows] == [("74", "85", "123"), ("250", "250", "250")]
+    assert 0 <= float(rows[0]["skin_probability"]) <= 1
+
+
+def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
+    code, out, _ = run(["predict"], capsys, stdin="74\t85\t123\n", monkeypatch=monkeypatch)
+    assert code == 0 and out.splitlines()[0] == "B,G,R,label,skin_probability" and len(out.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,2,3\n4,5,256\n", "line 2: R=256 is outside 0-255"),
+        ("1,x,3\n", "line 1: G='x' is not a whole number"),
+        ("1,2\n", "line 1: expected B, G, R, got 2 field(s)"),
+    ],
+)
+def test_bad_pixel_rows_are_named(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_pixel_rows(text, "stdin")
+
+
+def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch):
+    code, _, err = run(["predict", "-"], capsys, stdin="1,2,300\n", monkeypatch=monkeypatch)
+    assert code == 2 and "R=300 is outside 0-255" in err
+
+
+def test_segment_writes_mask_and_overlay(champions, tmp_path, capsys):
+    from skimage import data
+
+    photo = data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "astronaut.png")
+    code, out, _ = run(
+        ["segment", str(tmp_path / "astronaut.png"), "-o", str(tmp_path / "mask.png"), "--overlay", str(tmp_path / "overlay.png")],
+        capsys,
+    )
+    assert code == 0 and "champion v0001, lookup-table scorer" in out
+    mask = np.asarray(Image.open(tmp_path / "mask.png")) > 0
+    _, compiled = tree_and_lut(3)
+    assert (mask == segment_rgb(compiled.table, photo)).all()
+    assert Image.open(tmp_path / "overlay.png").size == (512, 512)
+
+
+def test_no_champion_exits_1(data_dir, tmp_path, capsys):
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "black.png")
+    code, _, err = run(["segment", str(tmp_path / "black.png"), "-o", str(tmp_path / "mask.png")], capsys)
+    assert code == 1 and "no champion has been promoted yet" in err
