@@ -6,6 +6,7 @@ from pydantic import Field
 
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
+from skinseg_assets.assets.training import NO_FAILING_BLOCKING_CHECK_UPSTREAM
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report
 
@@ -15,8 +16,11 @@ from skinseg_assets.pixels.drift import drift_png, drift_report
     partitions_def=pixel_batches,
     metadata=BATCH_TABLE_METADATA,
     kinds={"duckdb", "pandas"},
-    # Report each batch once it is validated; a retrain (a new train_pixels) alone does not redo it.
-    automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("train_pixels")),
+    # Report each batch once it is validated and its blocking check passed; a retrain (a new
+    # train_pixels) alone does not redo it.
+    automation_condition=(
+        dg.AutomationCondition.eager() & NO_FAILING_BLOCKING_CHECK_UPSTREAM
+    ).ignore(dg.AssetSelection.assets("train_pixels")),
 )
 def pixel_drift_report(
     context: dg.AssetExecutionContext, validated_skin_pixels: pd.DataFrame, train_pixels: pd.DataFrame

@@ -16,11 +16,16 @@ from skinseg_assets.pixels.split import class_balance, split_by_colour
 TRAINING = "training"
 
 # Rebuild when a batch is validated (or anything upstream changes), once nothing upstream is
-# missing or still running, and only if every upstream blocking check passed: a bad batch holds
-# retraining back instead of reaching the model. Several batches landing together coalesce,
-# because the condition waits while any of them is in progress.
-RETRAIN_ON_NEW_DATA = (dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()).with_label(
-    "eager, after upstream blocking checks pass"
+# missing or still running, and only while no upstream blocking check is failing: a bad batch
+# holds retraining back (until its file is fixed or its partition deleted) instead of reaching
+# the model. Several batches landing together coalesce, since the condition waits while any of
+# them is in progress. (Dagster's all_deps_blocking_checks_passed() is satisfied by any one
+# passing partition, so it cannot stand in for the veto here.)
+NO_FAILING_BLOCKING_CHECK_UPSTREAM = ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True)
+).with_label("an upstream blocking check failed")
+RETRAIN_ON_NEW_DATA = (dg.AutomationCondition.eager() & NO_FAILING_BLOCKING_CHECK_UPSTREAM).with_label(
+    "eager, unless an upstream blocking check failed"
 )
 METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}

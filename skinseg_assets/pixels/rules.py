@@ -46,6 +46,12 @@ class ValidationOutcome:
         return counts
 
 
+def _rejected_columns(rejected: pd.DataFrame) -> pd.DataFrame:
+    """The rejected frame's columns in order, with fixed types even when it has no rows."""
+    text_columns = [column for column in REJECTED_COLUMNS if column != "line_number"]
+    return rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64, **dict.fromkeys(text_columns, object)})
+
+
 def rejected_share(validated_rows: int, rejected_rules: pd.Series) -> float:
     """Rows that broke a content rule, as a share of all rows that were not duplicates."""
     bad = int((rejected_rules != DUPLICATE_RULE).sum())
@@ -74,7 +80,7 @@ def quarantine_duplicate(raw: pd.DataFrame, source: str, original_batch: str) ->
     ]
     return ValidationOutcome(
         validated=empty_validated_frame(),
-        rejected=rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64}),
+        rejected=_rejected_columns(rejected),
     )
 
 
@@ -177,5 +183,5 @@ def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
     rejected["rules"], rejected["reasons"] = violations.describe_rows(np.flatnonzero(rejected_mask))
     return ValidationOutcome(
         validated=validated,
-        rejected=rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64}),
+        rejected=_rejected_columns(rejected),
     )
