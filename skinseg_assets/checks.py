@@ -6,6 +6,8 @@ import pandera.pandas as pa
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_table
+from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.rules import DUPLICATE_RULE, rejected_share
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.pixels.split import colour_key
 
@@ -21,8 +23,10 @@ class RejectedShareConfig(dg.Config):
 @dg.asset_check(
     asset="validated_skin_pixels",
     blocking=True,
+    partitions_def=pixel_batches,
     additional_ins={"rejected_skin_pixels": dg.AssetIn()},
-    description="The Pandera schema holds on every row, and no more than the allowed share of raw rows was rejected.",
+    description="The Pandera schema holds on every row of the batch, and no more than the allowed share "
+    "of its raw rows was rejected (a duplicate batch's rows do not count as bad).",
 )
 def validated_pixels_schema(
     config: RejectedShareConfig, validated_skin_pixels: pd.DataFrame, rejected_skin_pixels: pd.DataFrame
@@ -32,13 +36,14 @@ def validated_pixels_schema(
         ValidatedSkinPixels.validate(validated_skin_pixels, lazy=True)
     except pa.errors.SchemaErrors as errors:
         failures = errors.failure_cases
-    total = len(validated_skin_pixels) + len(rejected_skin_pixels)
-    rejected_share = len(rejected_skin_pixels) / total if total else 1.0
+    share = rejected_share(len(validated_skin_pixels), rejected_skin_pixels["rules"])
+    duplicates = int((rejected_skin_pixels["rules"] == DUPLICATE_RULE).sum())
     metadata = {
         "Schema failures": dg.MetadataValue.int(len(failures)),
         "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),
-        "Rejected share": dg.MetadataValue.float(rejected_share),
+        "Rejected share": dg.MetadataValue.float(share),
         "Allowed rejected share": dg.MetadataValue.float(config.max_rejected_share),
+        "Rows of a duplicate batch": dg.MetadataValue.int(duplicates),
     }
     if len(failures):
         metadata["Schema failure cases"] = markdown_table(failures.head(20).astype(str))
@@ -46,8 +51,9 @@ def validated_pixels_schema(
         metadata["Rejected rows (first 20)"] = markdown_table(
             rejected_skin_pixels[["source", "line_number", "rules", "reasons"]].head(20)
         )
+    has_rows = len(validated_skin_pixels) + len(rejected_skin_pixels) > 0
     return dg.AssetCheckResult(
-        passed=bool(len(failures) == 0 and total > 0 and rejected_share <= config.max_rejected_share),
+        passed=bool(len(failures) == 0 and has_rows and share <= config.max_rejected_share),
         metadata=metadata,
     )
 

@@ -2,18 +2,20 @@
 
 import dagster as dg
 
-from skinseg_assets.assets import ingestion, serving, training
+from skinseg_assets.assets import drift, ingestion, serving, training
 from skinseg_assets.checks import asset_checks
-from skinseg_assets.jobs import rollback_champion_job, serving_job, training_job
+from skinseg_assets.jobs import ingest_batch_job, rollback_champion_job, serving_job, training_job
 from skinseg_assets.resources import build_resources
+from skinseg_assets.sensors import automation_sensor, landing_zone_sensor
 
 
 def build_definitions(deployment: str | None = None) -> dg.Definitions:
     """skinseg's Definitions for a deployment (default: SKINSEG_DEPLOYMENT), settings read now."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, training, serving]),
-        asset_checks=[*asset_checks, *serving.serving_checks],
-        jobs=[training_job, serving_job, rollback_champion_job],
+        assets=dg.load_assets_from_modules([ingestion, training, drift, serving]),
+        asset_checks=[*asset_checks, drift.drift_within_threshold, *serving.serving_checks],
+        jobs=[training_job, ingest_batch_job, serving_job, rollback_champion_job],
+        sensors=[landing_zone_sensor, automation_sensor],
         resources=build_resources(deployment),
     )
 

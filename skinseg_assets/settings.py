@@ -34,3 +34,8 @@ def data_dir() -> Path:
     if (checkout / "pyproject.toml").is_file():
         return checkout / "data"
     return Path.home() / ".skinseg"
+
+
+def landing_uri() -> str:
+    """Where new pixel files land: SKINSEG_LANDING_URI (a folder or gs://bucket/prefix), else `landing/` in the data dir."""
+    return os.environ.get(LANDING_URI_ENV) or str(data_dir() / "landing")

@@ -1,34 +1,38 @@
-"""Ingestion assets: pixels as read, then split by the validation rules into usable and rejected."""
+"""Ingestion assets, one partition per landed batch: pixels as read, then usable vs. rejected."""
 
 import warnings
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster_gcp import GCSResource
 from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_table
-from skinseg_assets.pixels.rules import RULES, validate_pixels
+from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.batches import BUNDLED_BATCH
+from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, read_bundled_uci
+from skinseg_assets.resources.blob_store import LazyGCSResource
+from skinseg_assets.resources.landing_zone import LandingZone
 
 INGESTION = "ingestion"
+# DuckDB keeps every batch in one table; this column says which rows are which partition.
+BATCH_TABLE_METADATA = {"partition_expr": "batch"}
 
 
 class PixelSourceConfig(dg.Config):
     source_uri: str = Field(
         default="",
-        description="A pixel file in the UCI format: a local path or gs://bucket/object. "
-        "Empty means the UCI Skin Segmentation file bundled with skinseg.",
+        description="Read this batch from this pixel file (a local path or gs://bucket/object) "
+        "instead of its landed file. Empty: the landed file, or the bundled UCI file for the "
+        f"batch '{BUNDLED_BATCH}'.",
     )
 
 
-def read_pixel_source(source_uri: str, gcs: GCSResource) -> PixelFile:
-    """The bytes of a pixel file named by a local path or a gs:// URI (empty: the bundled file)."""
-    if not source_uri:
-        return read_bundled_uci()
+def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
+    """The bytes of a pixel file named by a local path or a gs:// URI."""
     if source_uri.startswith("gs://"):
         from google.api_core.exceptions import NotFound
 
@@ -44,33 +48,87 @@ def read_pixel_source(source_uri: str, gcs: GCSResource) -> PixelFile:
     return PixelFile(source=str(path.resolve()), content=path.read_bytes())
 
 
-@dg.asset(group_name=INGESTION, kinds={"duckdb", "pandas"})
-def raw_skin_pixels(context: dg.AssetExecutionContext, config: PixelSourceConfig, gcs: GCSResource) -> dg.Output:
-    """Pixel rows exactly as read from their source file: every field kept as text, one row per line."""
+def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: LazyGCSResource) -> PixelFile:
+    if source_uri:
+        return read_pixel_source(source_uri, gcs)
+    if batch == BUNDLED_BATCH:
+        return read_bundled_uci()
+    return landing_zone.read(landing_zone.find(batch))
+
+
+def batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The content sha256 of every batch's latest raw materialization."""
+    latest: dict[str, str] = {}
+    records = instance.fetch_materializations(dg.AssetKey("raw_skin_pixels"), limit=10_000, ascending=False).records
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition in latest:
+            continue
+        sha256 = materialization.metadata.get("sha256")
+        if sha256 is not None:
+            latest[materialization.partition] = sha256.value
+    return latest
+
+
+def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str | None:
+    """Another existing batch with exactly this content, if any."""
+    existing = set(instance.get_dynamic_partitions(pixel_batches.name))
+    for other, other_sha256 in sorted(batch_sha256s(instance).items()):
+        if other != batch and other in existing and other_sha256 == sha256:
+            return other
+    return None
+
+
+@dg.asset(group_name=INGESTION, partitions_def=pixel_batches, metadata=BATCH_TABLE_METADATA, kinds={"duckdb", "pandas"})
+def raw_skin_pixels(
+    context: dg.AssetExecutionContext, config: PixelSourceConfig, landing_zone: LandingZone, gcs: LazyGCSResource
+) -> dg.Output:
+    """Pixel rows of one batch exactly as read from its file: every field kept as text, one row per line."""
+    batch = context.partition_key
+    if batch == BUNDLED_BATCH and not context.instance.has_dynamic_partition(pixel_batches.name, batch):
+        # `dagster job execute -j training_job` on a fresh instance: the bundled file is the first batch.
+        context.instance.add_dynamic_partitions(pixel_batches.name, [batch])
     try:
-        pixel_file = read_pixel_source(config.source_uri, gcs)
+        pixel_file = read_batch(batch, config.source_uri, landing_zone, gcs)
         parsed = parse_pixel_file(pixel_file)
     except PixelFileError as error:
         # A Failure puts the file and the problem at the top of the run's error, not under a trace.
         raise dg.Failure(
-            description=str(error), metadata={"File": error.source, "Problem": error.problem}
+            description=str(error), metadata={"Batch": batch, "File": error.source, "Problem": error.problem}
         ) from error
     raw = parsed.raw
-    raw.insert(0, "source", pixel_file.source)
+    raw.insert(0, "batch", batch)
+    raw.insert(1, "source", pixel_file.source)
     if parsed.header:
         context.log.info(f"{pixel_file.source}: header line {parsed.header.strip()!r} skipped")
+    duplicate = duplicate_of(context.instance, batch, pixel_file.sha256)
+    if duplicate:
+        context.log.warning(f"{pixel_file.source} has the same content as batch {duplicate}; it will not be counted twice")
     return dg.Output(
         raw,
         metadata={
+            "Batch": batch,
             "Source": pixel_file.source,
             "Rows": dg.MetadataValue.int(len(raw)),
             "sha256": pixel_file.sha256,
             "Size (bytes)": dg.MetadataValue.int(len(pixel_file.content)),
-            "Delimiter": parsed.delimiter,
+            "Format": parsed.delimiter,
             "Header": parsed.header.strip() if parsed.header else "none",
+            "Duplicate of": duplicate or "none",
             "Preview": markdown_table(raw.head(5)),
         },
     )
+
+
+def recorded_duplicate_of(instance: dg.DagsterInstance, batch: str) -> str | None:
+    """What the batch's latest raw materialization recorded as the batch it duplicates."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_skin_pixels"), asset_partitions=[batch]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    value = records[0].asset_materialization.metadata.get("Duplicate of")
+    return None if value is None or value.value == "none" else value.value
 
 
 with warnings.catch_warnings():
@@ -80,49 +138,59 @@ with warnings.catch_warnings():
 
 
 @dg.multi_asset(
+    partitions_def=pixel_batches,
     outs={
         "validated_skin_pixels": dg.AssetOut(
             group_name=INGESTION,
             dagster_type=ValidatedSkinPixelsType,
+            metadata=BATCH_TABLE_METADATA,
             kinds={"duckdb", "pandas"},
             description="Usable pixels: B, G, R as 0-255 integers and is_skin, checked by the Pandera schema.",
         ),
         "rejected_skin_pixels": dg.AssetOut(
             group_name=INGESTION,
+            metadata=BATCH_TABLE_METADATA,
             kinds={"duckdb", "pandas"},
             description="Raw rows that broke a validation rule, kept whole with the rules and readable reasons.",
         ),
     },
 )
-def validated_and_rejected_skin_pixels(raw_skin_pixels: pd.DataFrame):
-    """Apply the validation rules to the raw rows; every raw row lands in exactly one output."""
+def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_skin_pixels: pd.DataFrame):
+    """Apply the validation rules to a batch's raw rows; every raw row lands in exactly one output."""
+    batch = context.partition_key
     source = str(raw_skin_pixels["source"].iat[0]) if len(raw_skin_pixels) else "unknown source"
-    outcome = validate_pixels(raw_skin_pixels.drop(columns="source"), source)
+    rows = raw_skin_pixels.drop(columns=["batch", "source"])
+    duplicate = recorded_duplicate_of(context.instance, batch)
+    outcome = quarantine_duplicate(rows, source, duplicate) if duplicate else validate_pixels(rows, source)
+    validated, rejected = outcome.validated, outcome.rejected
+    validated.insert(0, "batch", batch)
+    rejected.insert(0, "batch", batch)
     by_rule = outcome.rejected_by_rule()
     rule_table = markdown_table(
         pd.DataFrame({"rule": list(by_rule), "meaning": [RULES[rule] for rule in by_rule], "rows": list(by_rule.values())})
     )
-    shared = {"Source": source, "Raw rows": dg.MetadataValue.int(len(raw_skin_pixels))}
+    shared = {"Batch": batch, "Source": source, "Raw rows": dg.MetadataValue.int(len(raw_skin_pixels))}
     yield dg.Output(
-        outcome.validated,
+        validated,
         output_name="validated_skin_pixels",
         metadata={
             **shared,
-            "Rows": dg.MetadataValue.int(len(outcome.validated)),
-            "Skin share": dg.MetadataValue.float(float(outcome.validated["is_skin"].mean()) if len(outcome.validated) else 0.0),
-            "Rejected rows": dg.MetadataValue.int(len(outcome.rejected)),
+            "Rows": dg.MetadataValue.int(len(validated)),
+            "Skin share": dg.MetadataValue.float(float(validated["is_skin"].mean()) if len(validated) else 0.0),
+            "Rejected rows": dg.MetadataValue.int(len(rejected)),
             "Rejected share": dg.MetadataValue.float(outcome.rejected_share),
+            "Duplicate of": duplicate or "none",
         },
     )
     yield dg.Output(
-        outcome.rejected,
+        rejected,
         output_name="rejected_skin_pixels",
         metadata={
             **shared,
-            "Rows": dg.MetadataValue.int(len(outcome.rejected)),
+            "Rows": dg.MetadataValue.int(len(rejected)),
             "Rows by rule": rule_table,
             "First reasons": dg.MetadataValue.md(
-                "\n".join(f"- {reason}" for reason in outcome.rejected["reasons"].head(10)) or "none"
+                "\n".join(f"- {reason}" for reason in rejected["reasons"].head(10)) or "none"
             ),
         },
     )

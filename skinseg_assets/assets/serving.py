@@ -12,6 +12,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
+from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA
 from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
 from skinseg_assets.pixels.lut import COLOURS, colours_of_keys, compile_lut, lut_is_skin, model_is_skin, segment_rgb
@@ -133,7 +134,7 @@ def _plain_parameters(model) -> dict:
 @dg.asset(
     group_name=SERVING,
     kinds={"scikitlearn"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=RETRAIN_ON_NEW_DATA,
 )
 def production_skin_classifier(
     context: dg.AssetExecutionContext,
@@ -216,7 +217,7 @@ def _serving_champion(store: ChampionStore) -> ChampionManifest:
     group_name=SERVING,
     deps=[production_skin_classifier],
     kinds={"numpy"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=RETRAIN_ON_NEW_DATA,
 )
 def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, warehouse: DuckDBResource) -> dg.MaterializeResult:
     """The serving champion compiled into a 256x256x256 table of skin decisions, one per (B, G, R) colour."""
@@ -277,7 +278,7 @@ def lut_matches_champion(blob_store: BlobStore, warehouse: DuckDBResource) -> dg
     group_name=SERVING,
     deps=[skin_color_lut],
     kinds={"pillow"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=RETRAIN_ON_NEW_DATA,
 )
 def segmented_sample_images(context: dg.AssetExecutionContext, blob_store: BlobStore) -> dg.MaterializeResult:
     """Bundled sample photographs segmented by the champion's lookup table: masks and overlays (PNG)."""

@@ -14,6 +14,19 @@ from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import class_balance, split_by_colour
 
 TRAINING = "training"
+
+# Rebuild when a batch is validated (or anything upstream changes), once nothing upstream is
+# missing or still running, and only while no upstream blocking check is failing: a bad batch
+# holds retraining back (until its file is fixed or its partition deleted) instead of reaching
+# the model. Several batches landing together coalesce, since the condition waits while any of
+# them is in progress. (Dagster's all_deps_blocking_checks_passed() is satisfied by any one
+# passing partition, so it cannot stand in for the veto here.)
+NO_FAILING_BLOCKING_CHECK_UPSTREAM = ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True)
+).with_label("an upstream blocking check failed")
+RETRAIN_ON_NEW_DATA = (dg.AutomationCondition.eager() & NO_FAILING_BLOCKING_CHECK_UPSTREAM).with_label(
+    "eager, unless an upstream blocking check failed"
+)
 METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
@@ -26,11 +39,13 @@ class ColourSplitConfig(dg.Config):
     outs={
         "train_pixels": dg.AssetOut(
             group_name=TRAINING,
+            automation_condition=RETRAIN_ON_NEW_DATA,
             kinds={"duckdb", "pandas"},
             description="Pixels the classifier learns from: no colour here appears in test_pixels.",
         ),
         "test_pixels": dg.AssetOut(
             group_name=TRAINING,
+            automation_condition=RETRAIN_ON_NEW_DATA,
             kinds={"duckdb", "pandas"},
             description="Held-out pixels for evaluation: colours never seen in training.",
         ),
@@ -50,6 +65,9 @@ def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.D
                 "Skin share": dg.MetadataValue.float(class_balance(frame)),
                 "Distinct colours": dg.MetadataValue.int(int(frame[["B", "G", "R"]].drop_duplicates().shape[0])),
                 "Colours on both sides": dg.MetadataValue.int(overlap),
+                "Rows by batch": markdown_table(
+                    frame.groupby("batch", observed=True).size().rename("rows").reset_index()
+                ),
             },
         )
 
@@ -88,7 +106,12 @@ class SkinClassifierConfig(dg.Config):
         raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
 
 
-@dg.asset(group_name=TRAINING, io_manager_key="model_io_manager", kinds={"scikitlearn"})
+@dg.asset(
+    group_name=TRAINING,
+    io_manager_key="model_io_manager",
+    kinds={"scikitlearn"},
+    automation_condition=RETRAIN_ON_NEW_DATA,
+)
 def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) -> dg.Output:
     """The candidate classifier: (B, G, R) -> skin or not, fitted on train_pixels."""
     parameters = config.hyperparameters()
@@ -99,6 +122,7 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
             "Estimator": type(fitted.model).__name__,
             "Parameters": dg.MetadataValue.json(parameters),
             "Training rows": dg.MetadataValue.int(fitted.training_rows),
+            "Training batches": dg.MetadataValue.json(sorted(train_pixels["batch"].unique().tolist())),
             "Training skin share": dg.MetadataValue.float(class_balance(train_pixels)),
             "Fit time (s)": dg.MetadataValue.float(round(fitted.fit_seconds, 3)),
         },
@@ -136,7 +160,7 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
         return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
 
 
-@dg.asset(group_name=TRAINING, kinds={"duckdb", "scikitlearn"})
+@dg.asset(group_name=TRAINING, kinds={"duckdb", "scikitlearn"}, automation_condition=RETRAIN_ON_NEW_DATA)
 def model_metrics(
     context: dg.AssetExecutionContext,
     skin_classifier,

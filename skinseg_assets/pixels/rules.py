@@ -21,7 +21,9 @@ RULES = {
     "not_an_integer": "a field is not a whole number",
     "out_of_range": "a colour channel is outside 0-255",
     "unknown_label": "the label is neither 1 (skin) nor 2 (non-skin)",
+    "duplicate_batch": "the whole file has the same content as an earlier batch, so it is not counted twice",
 }
+DUPLICATE_RULE = "duplicate_batch"
 VALIDATED_COLUMNS = ("line_number", *CHANNELS, "is_skin")
 REJECTED_COLUMNS = ("source", "line_number", *PIXEL_FIELDS, "extra_fields", "rules", "reasons")
 
@@ -33,8 +35,8 @@ class ValidationOutcome:
 
     @property
     def rejected_share(self) -> float:
-        total = len(self.validated) + len(self.rejected)
-        return len(self.rejected) / total if total else 0.0
+        """Share of rows rejected for their content (a duplicate batch's rows are not bad data)."""
+        return rejected_share(len(self.validated), self.rejected["rules"])
 
     def rejected_by_rule(self) -> dict[str, int]:
         counts = {rule: 0 for rule in RULES}
@@ -42,6 +44,44 @@ class ValidationOutcome:
             for rule in rules.split(","):
                 counts[rule] += 1
         return counts
+
+
+def _rejected_columns(rejected: pd.DataFrame) -> pd.DataFrame:
+    """The rejected frame's columns in order, with fixed types even when it has no rows."""
+    text_columns = [column for column in REJECTED_COLUMNS if column != "line_number"]
+    return rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64, **dict.fromkeys(text_columns, object)})
+
+
+def rejected_share(validated_rows: int, rejected_rules: pd.Series) -> float:
+    """Rows that broke a content rule, as a share of all rows that were not duplicates."""
+    bad = int((rejected_rules != DUPLICATE_RULE).sum())
+    total = validated_rows + bad
+    return bad / total if total else 0.0
+
+
+def empty_validated_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "line_number": pd.Series(dtype=np.int64),
+            **{column: pd.Series(dtype=np.uint8) for column in CHANNELS},
+            "is_skin": pd.Series(dtype=bool),
+        }
+    )
+
+
+def quarantine_duplicate(raw: pd.DataFrame, source: str, original_batch: str) -> ValidationOutcome:
+    """All rows of a file whose content equals an earlier batch's: rejected as a duplicate, kept whole."""
+    rejected = raw.reset_index(drop=True).copy()
+    rejected.insert(0, "source", source)
+    rejected["rules"] = DUPLICATE_RULE
+    rejected["reasons"] = [
+        f"{source} line {line}: the file has the same content as batch {original_batch} [{DUPLICATE_RULE}]"
+        for line in rejected["line_number"]
+    ]
+    return ValidationOutcome(
+        validated=empty_validated_frame(),
+        rejected=_rejected_columns(rejected),
+    )
 
 
 class _Violations:
@@ -143,5 +183,5 @@ def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
     rejected["rules"], rejected["reasons"] = violations.describe_rows(np.flatnonzero(rejected_mask))
     return ValidationOutcome(
         validated=validated,
-        rejected=rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64}),
+        rejected=_rejected_columns(rejected),
     )

@@ -98,6 +98,8 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     short) and `extra_fields` (text past the fourth field, None normally).
     """
     source = pixel_file.source
+    if source.lower().endswith(".parquet"):
+        return parse_parquet_pixel_file(pixel_file)
     try:
         text = pixel_file.content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -145,3 +147,51 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         frame = pd.DataFrame(padded, columns=[*PIXEL_FIELDS, "extra_fields"], dtype=object)
     frame.insert(0, "line_number", np.arange(first_row, first_row + len(rows), dtype=np.int64))
     return ParsedPixelFile(raw=frame, delimiter=ACCEPTED_DELIMITERS[delimiter], header=header)
+
+
+PARQUET_LABEL_NAMES = ("label", "class", "skin", "y", "is_skin")
+
+
+def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
+    """A Parquet pixel file (columns B, G, R and a label) as the same raw frame of text fields.
+
+    `line_number` is the 1-based row number in the file; values keep their text form so the same
+    rules judge them as for text files.
+    """
+    import io
+
+    import pyarrow.parquet as pq
+
+    source = pixel_file.source
+    try:
+        table = pq.read_table(io.BytesIO(pixel_file.content))
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise PixelFileError(source, f"is not a readable Parquet file ({error})") from None
+    by_lower = {name.lower(): name for name in table.column_names}
+    label = next((by_lower[name] for name in PARQUET_LABEL_NAMES if name in by_lower), None)
+    missing = [channel for channel in ("B", "G", "R") if channel.lower() not in by_lower]
+    if missing or label is None:
+        absent = missing + ([] if label is not None else ["label"])
+        raise PixelFileError(
+            source, f"has columns {table.column_names}; missing {', '.join(absent)} (expected B, G, R, label)"
+        )
+    if table.num_rows == 0:
+        raise PixelFileError(source, "is empty: no pixel rows")
+    frame = table.select([by_lower["b"], by_lower["g"], by_lower["r"], label]).to_pandas()
+    frame.columns = list(PIXEL_FIELDS)
+    for column in PIXEL_FIELDS:
+        values = frame[column]
+        text = values.astype(object).where(values.notna(), None)
+        if values.dtype == bool:  # a boolean is_skin column: True is skin (label 1)
+            text = values.map({True: "1", False: "2"})
+        # A null cell is an empty field (missing_value), not a short line.
+        frame[column] = text.map(lambda value: "" if value is None else _parquet_text(value))
+    frame["extra_fields"] = None
+    frame.insert(0, "line_number", np.arange(1, len(frame) + 1, dtype=np.int64))
+    return ParsedPixelFile(raw=frame, delimiter="parquet", header=None)
+
+
+def _parquet_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -54,8 +54,10 @@ class ColourSplit:
 
 def split_by_colour(pixels: pd.DataFrame, test_fraction: float = 0.2) -> ColourSplit:
     """Split validated pixels into train and test sides by colour; both must hold both classes."""
+    if pixels.empty:
+        raise SplitError("there are no validated pixels to split yet")
     on_test_side = is_test_colour(colour_key(pixels), test_fraction)
-    columns = ["B", "G", "R", "is_skin"]
+    columns = [column for column in ("batch", "B", "G", "R", "is_skin") if column in pixels.columns]
     split = ColourSplit(
         train=pixels.loc[~on_test_side, columns].reset_index(drop=True),
         test=pixels.loc[on_test_side, columns].reset_index(drop=True),

@@ -7,6 +7,7 @@
 | blob_store       | `blobs/` folder in the data dir  | `gs://$SKINSEG_GCS_BUCKET/$SKINSEG_GCS_PREFIX` |
 | model_io_manager | skops files in the blob store    | the same, in the bucket                  |
 | gcs              | GCS client (for gs:// sources)   | GCS client                               |
+| landing_zone     | `$SKINSEG_LANDING_URI`: a folder (default `landing/` in the data dir) or gs://bucket/prefix | the same |
 """
 
 import os
@@ -16,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 
 from skinseg_assets import settings
 from skinseg_assets.resources.blob_store import BlobStore, GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.landing_zone import LandingZone
 from skinseg_assets.resources.model_io_manager import ModelIOManager
 from skinseg_assets.resources.warehouse_io_manager import WarehouseIOManager
 
@@ -53,4 +55,5 @@ def build_resources(deployment: str | None = None) -> dict[str, object]:
         "blob_store": blob_store,
         "model_io_manager": ModelIOManager(blob_store=blob_store),
         "gcs": gcs,
+        "landing_zone": LandingZone(uri=settings.landing_uri(), gcs=gcs),
     }

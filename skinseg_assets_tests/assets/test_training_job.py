@@ -38,6 +38,7 @@ def test_run_succeeds_and_every_check_passes(trained):
         "validated_pixels_schema",
         "colours_disjoint",
         "f1_above_floor",
+        "drift_within_threshold",
     }
     assert all(evaluation.passed for evaluation in evaluations)
 

@@ -200,6 +200,7 @@ def test_a_mixed_file_splits_into_validated_and_rejected_in_line_order():
         "not_an_integer": 1,
         "out_of_range": 2,
         "unknown_label": 1,
+        "duplicate_batch": 0,
     }
 
 
@@ -215,7 +216,7 @@ def test_the_frames_have_the_documented_columns_and_the_validated_one_meets_the_
     assert tuple(outcome.validated.columns) == VALIDATED_COLUMNS
     assert tuple(outcome.rejected.columns) == REJECTED_COLUMNS
     assert outcome.rejected["line_number"].dtype == np.int64
-    ValidatedSkinPixels.validate(outcome.validated)
+    ValidatedSkinPixels.validate(outcome.validated.assign(batch="a-batch"))  # the asset adds the batch
 
 
 def test_every_rule_has_a_meaning_and_the_counts_start_at_zero():
@@ -252,4 +253,4 @@ def test_every_row_of_the_bundled_file_is_valid(bundled_outcome):
     assert len(bundled_outcome.validated) == 245_057
     assert int(bundled_outcome.validated["is_skin"].sum()) == 50_859
     assert bundled_outcome.validated["line_number"].tolist()[:3] == [1, 2, 3]
-    ValidatedSkinPixels.validate(bundled_outcome.validated)
+    ValidatedSkinPixels.validate(bundled_outcome.validated.assign(batch="uci"))

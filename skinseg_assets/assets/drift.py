@@ -1,0 +1,68 @@
+"""Drift: each batch compared with the training data it would join."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
+from skinseg_assets.assets.metadata import markdown_image
+from skinseg_assets.assets.training import NO_FAILING_BLOCKING_CHECK_UPSTREAM
+from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.drift import drift_png, drift_report
+
+
+@dg.asset(
+    group_name=INGESTION,
+    partitions_def=pixel_batches,
+    metadata=BATCH_TABLE_METADATA,
+    kinds={"duckdb", "pandas"},
+    # Report each batch once it is validated and its blocking check passed; a retrain (a new
+    # train_pixels) alone does not redo it.
+    automation_condition=(
+        dg.AutomationCondition.eager() & NO_FAILING_BLOCKING_CHECK_UPSTREAM
+    ).ignore(dg.AssetSelection.assets("train_pixels")),
+)
+def pixel_drift_report(
+    context: dg.AssetExecutionContext, validated_skin_pixels: pd.DataFrame, train_pixels: pd.DataFrame
+) -> dg.Output:
+    """How a batch differs from the training data of the other batches: PSI and KS per channel, skin share, new colours."""
+    batch = context.partition_key
+    reference = train_pixels[train_pixels["batch"] != batch] if "batch" in train_pixels else train_pixels
+    report = drift_report(validated_skin_pixels, reference)
+    metadata = {
+        "Batch rows": dg.MetadataValue.int(report.batch_rows),
+        "Reference rows": dg.MetadataValue.int(report.reference_rows),
+        "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
+        **{f"PSI {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.psi.items()},
+        **{f"KS {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.ks.items()},
+        "Skin share (batch)": dg.MetadataValue.float(round(report.batch_skin_share, 4)),
+        "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
+        "Share of never-seen colours": dg.MetadataValue.float(round(report.unseen_colour_share, 4)),
+    }
+    if report.batch_rows and report.reference_rows:
+        metadata["Channels"] = markdown_image(
+            drift_png(validated_skin_pixels, reference, f"batch {batch} vs. training data"), "channel histograms"
+        )
+    else:
+        metadata["Note"] = "nothing to compare: the batch or the training data of the other batches is empty"
+    return dg.Output(report.as_row(batch), metadata=metadata)
+
+
+class DriftThresholdConfig(dg.Config):
+    max_psi: float = Field(default=0.25, gt=0.0, description="Largest per-channel PSI before the check warns (0.25 is a common 'significant shift' line)")
+
+
+@dg.asset_check(
+    asset=pixel_drift_report,
+    partitions_def=pixel_batches,
+    description="Warns (does not block) when a channel's PSI against the training data passes the threshold.",
+)
+def drift_within_threshold(config: DriftThresholdConfig, pixel_drift_report: pd.DataFrame) -> dg.AssetCheckResult:
+    row = pixel_drift_report.iloc[0]
+    psi = {channel: float(row[f"psi_{channel}"]) for channel in "BGR" if f"psi_{channel}" in row and pd.notna(row[f"psi_{channel}"])}
+    worst = max(psi.values(), default=0.0)
+    return dg.AssetCheckResult(
+        passed=worst <= config.max_psi,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"Largest PSI": dg.MetadataValue.float(round(worst, 4)), "Threshold": dg.MetadataValue.float(config.max_psi)},
+    )

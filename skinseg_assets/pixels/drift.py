@@ -1,0 +1,110 @@
+"""How a batch's pixels differ from the training data: per-channel distance, skin share, new colours."""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from skinseg_assets.pixels.rules import CHANNELS
+from skinseg_assets.pixels.split import colour_key
+
+PSI_BINS = 16  # 16 bins of 16 intensity levels each
+PSI_FLOOR = 1e-4  # stands in for an empty bin, so the logarithm stays finite
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    batch_rows: int
+    reference_rows: int
+    psi: dict[str, float]  # population stability index per channel
+    ks: dict[str, float]  # Kolmogorov-Smirnov distance per channel
+    batch_skin_share: float
+    reference_skin_share: float
+    unseen_colour_share: float  # share of the batch's rows whose colour the reference never had
+
+    @property
+    def max_psi(self) -> float:
+        return max(self.psi.values()) if self.psi else 0.0
+
+    def as_row(self, batch: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "batch": batch,
+                    "batch_rows": self.batch_rows,
+                    "reference_rows": self.reference_rows,
+                    # Always the same columns (NaN when there was nothing to compare): one table holds all batches.
+                    **{f"psi_{channel}": self.psi.get(channel, np.nan) for channel in CHANNELS},
+                    **{f"ks_{channel}": self.ks.get(channel, np.nan) for channel in CHANNELS},
+                    "batch_skin_share": self.batch_skin_share,
+                    "reference_skin_share": self.reference_skin_share,
+                    "unseen_colour_share": self.unseen_colour_share,
+                }
+            ]
+        )
+
+
+def _levels(values: pd.Series) -> np.ndarray:
+    return np.bincount(values.to_numpy(dtype=np.int64), minlength=256)[:256].astype(float)
+
+
+def population_stability_index(reference_counts: np.ndarray, batch_counts: np.ndarray) -> float:
+    """PSI over equal-width bins: sum((b - r) * ln(b / r)) of the bin shares. 0 = same shape."""
+    reference = reference_counts.reshape(PSI_BINS, -1).sum(axis=1)
+    batch = batch_counts.reshape(PSI_BINS, -1).sum(axis=1)
+    reference = np.maximum(reference / reference.sum(), PSI_FLOOR)
+    batch = np.maximum(batch / batch.sum(), PSI_FLOOR)
+    return float(np.sum((batch - reference) * np.log(batch / reference)))
+
+
+def kolmogorov_smirnov(reference_counts: np.ndarray, batch_counts: np.ndarray) -> float:
+    """Largest gap between the two cumulative distributions over the 256 levels."""
+    return float(np.max(np.abs(np.cumsum(reference_counts) / reference_counts.sum() - np.cumsum(batch_counts) / batch_counts.sum())))
+
+
+def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
+    """Compare a batch's validated pixels with reference pixels (the training data without the batch)."""
+    if batch.empty or reference.empty:
+        return DriftReport(
+            batch_rows=len(batch),
+            reference_rows=len(reference),
+            psi={},
+            ks={},
+            batch_skin_share=float(batch["is_skin"].mean()) if len(batch) else 0.0,
+            reference_skin_share=float(reference["is_skin"].mean()) if len(reference) else 0.0,
+            unseen_colour_share=0.0,
+        )
+    psi, ks = {}, {}
+    for channel in CHANNELS:
+        reference_counts, batch_counts = _levels(reference[channel]), _levels(batch[channel])
+        psi[channel] = population_stability_index(reference_counts, batch_counts)
+        ks[channel] = kolmogorov_smirnov(reference_counts, batch_counts)
+    unseen = ~np.isin(colour_key(batch), np.unique(colour_key(reference)))
+    return DriftReport(
+        batch_rows=len(batch),
+        reference_rows=len(reference),
+        psi=psi,
+        ks=ks,
+        batch_skin_share=float(batch["is_skin"].mean()),
+        reference_skin_share=float(reference["is_skin"].mean()),
+        unseen_colour_share=float(unseen.mean()),
+    )
+
+
+def drift_png(batch: pd.DataFrame, reference: pd.DataFrame, title: str) -> bytes:
+    """Per-channel histograms of the batch over the reference's."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 2.6))
+    axes = figure.subplots(1, 3, sharey=True)
+    for ax, channel, colour in zip(axes, CHANNELS, ("tab:blue", "tab:green", "tab:red"), strict=True):
+        for frame, style, label in ((reference, "grey", "training data"), (batch, colour, "batch")):
+            if len(frame):
+                ax.hist(frame[channel], bins=PSI_BINS, range=(0, 256), density=True, histtype="step", color=style, label=label)
+        ax.set_title(channel)
+    axes[0].legend(loc="upper left", fontsize="small")
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+    return buffer.getvalue()

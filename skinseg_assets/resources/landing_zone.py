@@ -1,0 +1,93 @@
+"""The landing zone: a local folder or a gs:// prefix where new pixel files arrive.
+
+skinseg only lists and reads it: files are never moved, changed or deleted there.
+"""
+
+import time
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name
+from skinseg_assets.pixels.source import PixelFile, PixelFileError
+from skinseg_assets.resources.blob_store import LazyGCSResource
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Lists finished pixel files in the landing zone and reads them."""
+
+    uri: str = Field(description="A local folder or gs://bucket/prefix")
+    gcs: dg.ResourceDependency[LazyGCSResource]
+    settle_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="A local file is taken only once it has not changed for this long (still being written otherwise)",
+    )
+    _client = PrivateAttr(default=None)
+
+    @property
+    def is_gcs(self) -> bool:
+        return self.uri.startswith("gs://")
+
+    def _bucket_and_prefix(self) -> tuple[str, str]:
+        bucket, _, prefix = self.uri.removeprefix("gs://").partition("/")
+        prefix = prefix.strip("/")
+        return bucket, f"{prefix}/" if prefix else ""
+
+    def _bucket(self):
+        if self._client is None:
+            self._client = self.gcs.get_client()
+        return self._client.bucket(self._bucket_and_prefix()[0])
+
+    def list_files(self) -> list[LandedFile]:
+        """Finished pixel files, sorted by name. Raises if the zone cannot be listed."""
+        if self.is_gcs:
+            bucket_name, prefix = self._bucket_and_prefix()
+            files = [
+                LandedFile(
+                    name=blob.name[len(prefix) :],
+                    uri=f"gs://{bucket_name}/{blob.name}",
+                    size=blob.size or 0,
+                    identity=f"generation:{blob.generation}",
+                )
+                for blob in self._bucket().list_blobs(prefix=prefix)
+                if is_pixel_file_name(blob.name[len(prefix) :])
+            ]
+        else:
+            root = Path(self.uri)
+            if not root.is_dir():
+                return []
+            now = time.time()
+            files = []
+            for path in root.rglob("*"):
+                name = path.relative_to(root).as_posix()
+                if not path.is_file() or not is_pixel_file_name(name):
+                    continue
+                stat = path.stat()
+                if now - stat.st_mtime < self.settle_seconds:
+                    continue  # may still be being written; a later tick takes it
+                files.append(
+                    LandedFile(
+                        name=name,
+                        uri=str(path.resolve()),
+                        size=stat.st_size,
+                        identity=f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}",
+                    )
+                )
+        return sorted(files, key=lambda landed: landed.name)
+
+    def find(self, batch: str) -> LandedFile:
+        """The landed file whose batch key is `batch`."""
+        for landed in self.list_files():
+            if landed.batch == batch:
+                return landed
+        raise PixelFileError(f"{self.uri} (batch {batch})", "no landed file has this batch key any more")
+
+    def read(self, landed: LandedFile) -> PixelFile:
+        if self.is_gcs:
+            _, prefix = self._bucket_and_prefix()
+            content = self._bucket().blob(prefix + landed.name).download_as_bytes()
+        else:
+            content = Path(landed.uri).read_bytes()
+        return PixelFile(source=landed.uri, content=content)

@@ -1,0 +1,64 @@
+"""Sensors: new files in the landing zone become batches, and declarative automation does the rest."""
+
+import json
+import os
+
+import dagster as dg
+
+from skinseg_assets.jobs import ingest_batch_job
+from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, plan_tick
+from skinseg_assets.pixels.source import BUNDLED_UCI_SHA256, BUNDLED_UCI_URI
+from skinseg_assets.resources.landing_zone import LandingZone
+
+SENSOR_INTERVAL_ENV = "SKINSEG_SENSOR_INTERVAL_SECONDS"
+MAX_BATCHES_PER_TICK = 25
+
+
+def _interval() -> int:
+    return int(os.environ.get(SENSOR_INTERVAL_ENV, "30"))
+
+
+def bundled_batch() -> BatchRequest:
+    return BatchRequest(batch=BUNDLED_BATCH, identity=f"sha256:{BUNDLED_UCI_SHA256}", uri=BUNDLED_UCI_URI)
+
+
+@dg.sensor(
+    job=ingest_batch_job,
+    minimum_interval_seconds=_interval(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each new or replaced file in the landing zone as a pixel_batches partition and ingests it once.",
+)
+def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: LandingZone) -> dg.SensorResult:
+    seen = json.loads(context.cursor) if context.cursor else {}
+    # Listing first: if it fails, the tick fails and the cursor stays where it was (no file is lost).
+    landed = [bundled_batch()] + [
+        BatchRequest(batch=landed_file.batch, identity=landed_file.identity, uri=landed_file.uri)
+        for landed_file in landing_zone.list_files()
+    ]
+    existing = set(context.instance.get_dynamic_partitions(pixel_batches.name))
+    plan = plan_tick(landed, seen, existing, MAX_BATCHES_PER_TICK)
+    if plan.waiting:
+        context.log.info(f"{plan.waiting} more landed files wait for the next tick")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=request.run_key,
+                partition_key=request.batch,
+                tags={"skinseg/source": request.uri[:200], "skinseg/content": request.identity[:200]},
+            )
+            for request in plan.requests
+        ],
+        dynamic_partitions_requests=[pixel_batches.build_add_request(plan.new_partitions)] if plan.new_partitions else [],
+        cursor=json.dumps(plan.cursor, sort_keys=True),
+    )
+
+
+# Evaluates every asset's automation condition (retraining when batches are validated).
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "skinseg_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=_interval(),
+    description="Re-materializes what is downstream of newly validated batches, once their blocking checks pass.",
+)

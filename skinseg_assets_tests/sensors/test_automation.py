@@ -1,0 +1,83 @@
+"""Declarative automation: a newly validated batch retrains downstream once; a failing batch does not."""
+
+import dagster as dg
+import pytest
+
+from skinseg_assets.definitions import build_definitions
+from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.batches import BUNDLED_BATCH
+from skinseg_assets_tests.helpers import sample_run_config, source_config, write_pixels, write_uci_sample
+
+DOWNSTREAM = {"train_pixels", "test_pixels", "skin_classifier", "model_metrics"}
+
+
+def requested(result) -> dict[str, set]:
+    """Asset name -> requested partition keys (None for an unpartitioned asset)."""
+    names: dict[str, set] = {}
+    for request in result.results:
+        if request.true_subset.size:
+            key = request.key
+            if isinstance(key, dg.AssetKey):
+                partitions = request.true_subset.expensively_compute_partition_keys() if request.true_subset.is_partitioned else {None}
+                names.setdefault(key.to_user_string(), set()).update(partitions)
+    return names
+
+
+def ingest(defs, instance, batch, path):
+    instance.add_dynamic_partitions(pixel_batches.name, [batch])
+    return defs.resolve_job_def("ingest_batch_job").execute_in_process(
+        instance=instance, partition_key=batch, run_config=source_config(path), raise_on_error=False
+    )
+
+
+@pytest.fixture
+def trained(tmp_path, data_dir, instance):
+    """A model trained on the bundled batch (a sample of it, for speed), automation evaluated once."""
+    defs = build_definitions()
+    sample = write_uci_sample(tmp_path / "uci-sample.txt")
+    result = defs.resolve_job_def("training_job").execute_in_process(instance=instance, run_config=sample_run_config(sample))
+    assert result.success
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert not (set(requested(first)) & DOWNSTREAM), "nothing is stale right after a full training run"
+    return defs, first.cursor
+
+
+def test_a_newly_validated_batch_requests_the_downstream_assets_once(trained, instance, tmp_path):
+    defs, cursor = trained
+    day = write_uci_sample(tmp_path / "day-1.txt", every=40)
+    assert ingest(defs, instance, "day-1.txt", day).success
+    after_batch = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    names = requested(after_batch)
+    assert DOWNSTREAM <= set(names)
+    assert names["pixel_drift_report"] == {"day-1.txt"}
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_batch.cursor)
+    assert not (set(requested(again)) & DOWNSTREAM), "the same batch is not requested twice"
+
+
+def test_a_batch_failing_its_blocking_check_requests_nothing(trained, instance, tmp_path):
+    defs, cursor = trained
+    bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    result = ingest(defs, instance, "bad.txt", bad)
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "validated_pixels_schema")
+    assert not check.passed
+    after_bad = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert requested(after_bad) == {}
+
+
+def test_several_batches_landing_together_coalesce_into_one_request(trained, instance, tmp_path):
+    defs, cursor = trained
+    for number in (1, 2, 3):
+        assert ingest(defs, instance, f"day-{number}.txt", write_uci_sample(tmp_path / f"day-{number}.txt", every=37 + number)).success
+    names = requested(dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor))
+    assert all(names[name] == {None} for name in DOWNSTREAM)  # one request for each, not one per batch
+    assert names["pixel_drift_report"] == {"day-1.txt", "day-2.txt", "day-3.txt"}
+
+
+def test_the_bundled_batch_is_registered_by_the_training_job_itself(data_dir, instance):
+    assert not instance.has_dynamic_partition(pixel_batches.name, BUNDLED_BATCH)
+    defs = build_definitions()
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("raw_skin_pixels")]
+    )
+    assert result.success
+    assert instance.get_dynamic_partitions(pixel_batches.name) == [BUNDLED_BATCH]

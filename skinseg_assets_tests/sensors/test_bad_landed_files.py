@@ -1,0 +1,126 @@
+"""Bad files dropped in the landing zone: a clear message each, nothing lost, other batches unharmed."""
+
+import os
+import time
+
+import dagster as dg
+import pytest
+
+from skinseg_assets.definitions import build_definitions
+from skinseg_assets.pixels.batches import BUNDLED_BATCH
+from skinseg_assets.pixels.source import read_bundled_uci
+from skinseg_assets.sensors import landing_zone_sensor
+
+GOOD = "74\t85\t123\t1\n10\t20\t30\t2\n200\t210\t220\t2\n"
+
+# name -> (content, what the run reports: (asset or check, text), data lines in the file)
+BAD_FILES = {
+    "empty.txt": (b"", ("raw_skin_pixels", "empty.txt: is empty: no pixel rows"), 0),
+    "header-only.csv": (b"B,G,R,label\n", ("raw_skin_pixels", "has a header ('B,G,R,label') but no pixel rows"), 0),
+    "non-numeric.txt": (b"74\t85\t123\t1\nab\t85\t123\t1\n", ("validated_pixels_schema", "line 2: B='ab' is not a whole number [not_an_integer]"), 2),
+    "out-of-range.txt": (b"74\t85\t123\t1\n74\t856\t123\t1\n", ("validated_pixels_schema", "line 2: G='856' is outside 0-255 [out_of_range]"), 2),
+    "wrong-labels.txt": (b"74\t85\t123\t1\n74\t85\t123\t0\n", ("validated_pixels_schema", "line 2: label='0' is neither 1 (skin) nor 2 (non-skin) [unknown_label]"), 2),
+    "missing-column.txt": (b"74\t85\t1\n", ("raw_skin_pixels", "line 1 has 3 fields, expected 4 (B, G, R, label): a column is missing"), 1),
+    "wrong-delimiter.txt": (b"74;85;123;1\n", ("raw_skin_pixels", "line 1 is separated by semicolons"), 1),
+}
+
+
+def land(directory, name, content: bytes):
+    path = directory / name
+    path.write_bytes(content)
+    past = time.time() - 60  # settled: not being written any more
+    os.utime(path, (past, past))
+    return path
+
+
+def ingest_landed(instance, defs):
+    """One sensor tick, then each requested run executed here as the daemon would launch it."""
+    with dg.build_sensor_context(instance=instance, resources={"landing_zone": defs.resources["landing_zone"]}) as context:
+        result = landing_zone_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    job = defs.resolve_job_def("ingest_batch_job")
+    runs = {}
+    for request in result.run_requests:
+        if request.partition_key == BUNDLED_BATCH:
+            continue
+        runs[request.partition_key] = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, raise_on_error=False, tags=request.tags
+        )
+    return runs
+
+
+def rows_kept(defs, instance, batch):
+    validated = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key=batch)
+    rejected = defs.load_asset_value("rejected_skin_pixels", instance=instance, partition_key=batch)
+    return len(validated), rejected
+
+
+@pytest.fixture
+def landing(data_dir):
+    directory = data_dir / "landing"
+    directory.mkdir(parents=True)
+    return directory
+
+
+def test_each_bad_file_is_reported_clearly_and_the_good_one_still_lands(landing, instance):
+    for name, (content, _, _) in BAD_FILES.items():
+        land(landing, name, content)
+    land(landing, "good.txt", GOOD.encode())
+    defs = build_definitions()
+    runs = ingest_landed(instance, defs)
+    assert set(runs) == {*BAD_FILES, "good.txt"}
+    assert runs["good.txt"].success
+    assert rows_kept(defs, instance, "good.txt")[0] == 3
+    for name, (content, (where, message), data_lines) in BAD_FILES.items():
+        run = runs[name]
+        assert not run.success, name
+        if where == "raw_skin_pixels":
+            failure = run.failure_data_for_node("raw_skin_pixels")
+            assert message in failure.error.message and name in failure.error.message, name
+        else:
+            check = next(e for e in run.get_asset_check_evaluations() if e.check_name == where)
+            assert not check.passed
+            assert message in check.metadata["Rejected rows (first 20)"].value, name
+            validated_rows, rejected = rows_kept(defs, instance, name)
+            assert validated_rows + len(rejected) == data_lines, name  # nothing lost
+        assert (landing / name).read_bytes() == content  # the landing zone is never changed
+
+
+def test_a_truncated_last_line_is_quarantined_and_the_batch_passes(landing, instance):
+    land(landing, "truncated.txt", (GOOD * 40 + "74\t85").encode())
+    defs = build_definitions()
+    run = ingest_landed(instance, defs)["truncated.txt"]
+    assert run.success
+    validated_rows, rejected = rows_kept(defs, instance, "truncated.txt")
+    assert validated_rows == 120 and len(rejected) == 1
+    assert rejected.loc[0, "reasons"].endswith("line 121: the line has fewer than 4 fields [wrong_field_count]")
+    assert (rejected.loc[0, "B"], rejected.loc[0, "G"]) == ("74", "85")
+
+
+def test_a_file_with_the_content_of_an_earlier_batch_is_a_duplicate_not_counted_twice(landing, instance):
+    land(landing, "day-1.txt", GOOD.encode())
+    defs = build_definitions()
+    assert ingest_landed(instance, defs)["day-1.txt"].success
+    land(landing, "day-1-again.txt", GOOD.encode())
+    run = ingest_landed(instance, defs)["day-1-again.txt"]
+    assert run.success  # a duplicate is reported, not an error
+    raw = run.asset_materializations_for_node("raw_skin_pixels")[0].metadata
+    assert raw["Duplicate of"].value == "day-1.txt"
+    validated_rows, rejected = rows_kept(defs, instance, "day-1-again.txt")
+    assert validated_rows == 0 and len(rejected) == 3
+    assert set(rejected["rules"]) == {"duplicate_batch"}
+    assert "the file has the same content as batch day-1.txt" in rejected.loc[0, "reasons"]
+
+
+def test_a_ten_times_larger_file_is_ingested_whole(landing, instance):
+    uci = read_bundled_uci().content
+    land(landing, "uci-times-ten.txt", uci * 10)
+    defs = build_definitions()
+    run = ingest_landed(instance, defs)["uci-times-ten.txt"]
+    assert run.success
+    metadata = run.asset_materializations_for_node("raw_skin_pixels")[0].metadata
+    assert metadata["Rows"].value == 2_450_570
+    validated = run.asset_materializations_for_node("validated_and_rejected_skin_pixels")
+    rows = next(m for m in validated if m.asset_key.path == ["validated_skin_pixels"]).metadata["Rows"].value
+    assert rows == 2_450_570
