@@ -1,16 +1,25 @@
-"""training_job's work as plain function calls in one process: no Dagster, no storage.
+"""training_job's work as plain function calls in one process: no Dagster.
 
-Run alone it prints the time of each stage; benchmarks/bench_orchestration.py times it as a
-whole command beside `dagster job execute`.
+It does what the job does for the bundled batch, in the same order: read, parse, validate, split
+by colour, fit, evaluate, draw the two plots, compare with the stored champion (if any) and keep
+the better, and store the frames in a DuckDB file and the models as skops files under --store.
+Run alone it prints the time of each stage as JSON; benchmarks/bench_orchestration.py times it as
+a whole command beside `dagster job execute`.
 """
 
+import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
-def main() -> dict[str, float]:
+def main(store: Path) -> dict[str, float]:
     started = time.perf_counter()
+    import duckdb
+    import skops.io as sio
+
+    from skinseg_assets.pixels.champion import Contender, decide_promotion
     from skinseg_assets.pixels.metrics import evaluate_classifier
     from skinseg_assets.pixels.model import build_estimator, fit_classifier
     from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
@@ -26,6 +35,14 @@ def main() -> dict[str, float]:
         stages[name] = time.perf_counter() - began
         return result
 
+    store.mkdir(parents=True, exist_ok=True)
+    database = duckdb.connect(str(store / "warehouse.duckdb"))
+
+    def save_frame(name, frame):
+        database.register("frame", frame)
+        database.execute(f"create or replace table {name} as select * from frame")
+        database.unregister("frame")
+
     pixel_file = stage("read", read_bundled_uci)
     parsed = stage("parse", lambda: parse_pixel_file(pixel_file))
     outcome = stage("validate", lambda: validate_pixels(parsed.raw, pixel_file.source))
@@ -34,11 +51,41 @@ def main() -> dict[str, float]:
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))
     stage("plots", lambda: (confusion_matrix_png(metrics), roc_curve_png(metrics)))
+
+    def champion_challenger():
+        champion_file = store / "champion.skops"
+        champion = None
+        if champion_file.exists():
+            data = champion_file.read_bytes()
+            champion_model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+            champion = Contender(evaluate_classifier(champion_model, split.test).f1, len(split.train))
+        decision = decide_promotion(Contender(metrics.f1, len(split.train)), champion)
+        if decision.promote:
+            champion_file.write_bytes(sio.dumps(fitted.model))
+
+    def store_everything():
+        for name, frame in (
+            ("raw_skin_pixels", parsed.raw),
+            ("validated_skin_pixels", outcome.validated),
+            ("rejected_skin_pixels", outcome.rejected),
+            ("train_pixels", split.train),
+            ("test_pixels", split.test),
+        ):
+            save_frame(name, frame)
+        (store / "skin_classifier.skops").write_bytes(sio.dumps(fitted.model))
+
+    stage("store", store_everything)
+    stage("champion", champion_challenger)
+    database.close()
     stages["total"] = time.perf_counter() - started
     stages["predict"] = metrics.predict_seconds
     stages["f1"] = metrics.f1
+    stages["train_rows"] = len(split.train)
+    stages["test_rows"] = len(split.test)
     return stages
 
 
 if __name__ == "__main__":
-    json.dump(main(), sys.stdout)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, required=True, help="folder for the DuckDB file and the models")
+    json.dump(main(parser.parse_args().store), sys.stdout)

@@ -6,7 +6,6 @@ from skinseg_assets.assets.ingestion import INGESTION
 from skinseg_assets.assets.serving import production_skin_classifier, segmented_sample_images, skin_color_lut
 from skinseg_assets.assets.training import TRAINING
 from skinseg_assets.ops.champion import rollback_champion
-from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 
 # One process: the steps are short and share one DuckDB file, so a process per step (the
@@ -19,7 +18,6 @@ training_job = dg.define_asset_job(
     "the champion/challenger decision (a better candidate becomes the production champion). By default "
     f"the batch is the bundled UCI file, '{BUNDLED_BATCH}'.",
     selection=dg.AssetSelection.groups(INGESTION, TRAINING) | dg.AssetSelection.assets(production_skin_classifier),
-    partitions_def=pixel_batches,
     tags={"dagster/partition": BUNDLED_BATCH},
     executor_def=EXECUTOR,
 )
@@ -28,7 +26,6 @@ ingest_batch_job = dg.define_asset_job(
     name="ingest_batch_job",
     description="Read, validate and quarantine one landed batch (the landing-zone sensor launches it).",
     selection=dg.AssetSelection.assets("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels"),
-    partitions_def=pixel_batches,
     executor_def=EXECUTOR,
 )
 

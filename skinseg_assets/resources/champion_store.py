@@ -72,8 +72,19 @@ def _version_in_pyproject(path: Path) -> str:
         return "unknown"
 
 
+class JsonRecord:
+    """A dataclass stored as a JSON file in the blob store."""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes):
+        return cls(**json.loads(data))
+
+
 @dataclass(frozen=True)
-class ChampionManifest:
+class ChampionManifest(JsonRecord):
     """Everything recorded about one promoted model."""
 
     version: int
@@ -94,16 +105,9 @@ class ChampionManifest:
     def name(self) -> str:
         return version_name(self.version)
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "ChampionManifest":
-        return cls(**json.loads(data))
-
 
 @dataclass(frozen=True)
-class ChampionPointer:
+class ChampionPointer(JsonRecord):
     """`champions/current.json`: which version serves, and how it came to."""
 
     version: int
@@ -114,16 +118,9 @@ class ChampionPointer:
     updated_at: str
     run_id: str | None = None
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "ChampionPointer":
-        return cls(**json.loads(data))
-
 
 @dataclass(frozen=True)
-class LutManifest:
+class LutManifest(JsonRecord):
     """`lookup_tables/vNNNN/manifest.json`: a compiled table and the champion it came from."""
 
     champion_version: int
@@ -137,13 +134,6 @@ class LutManifest:
     index: str = "B << 16 | G << 8 | R"
     threshold: float = SKIN_THRESHOLD
     format: str = "npz: np.packbits(bool[256, 256, 256] table, bitorder='little') as is_skin_bits_little_endian"
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "LutManifest":
-        return cls(**json.loads(data))
 
 
 class ChampionStore:

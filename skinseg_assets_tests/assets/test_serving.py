@@ -26,9 +26,9 @@ BETTER = {"max_iter": 40, "max_leaf_nodes": 15}
 
 @dg.multi_asset(outs={"train_pixels": dg.AssetOut(), "test_pixels": dg.AssetOut()})
 def small_pixel_split():
-    """Stand-in for the real split: 20,000 bundled pixels, split by colour."""
+    """Stand-in for the real split: 20,000 bundled pixels, split by colour, from one batch."""
     split = small_split()
-    return split.train, split.test
+    return split.train.assign(batch="sample"), split.test.assign(batch="sample")
 
 
 CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]

@@ -5,18 +5,8 @@ import pandas as pd
 import pytest
 
 from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets_tests.pixels.stubs import FixedProbability
 
-
-class FixedProbability:
-    """A classifier whose P(skin) for a pixel is its B channel / 100."""
-
-    def __init__(self, classes: list[bool]):
-        self.classes_ = np.array(classes)
-
-    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        skin = matrix[:, 0] / 100
-        columns = {True: skin, False: 1 - skin}
-        return np.column_stack([columns[bool(label)] for label in self.classes_])
 
 
 def held_out_pixels(cases: list[tuple[int, bool]]) -> pd.DataFrame:

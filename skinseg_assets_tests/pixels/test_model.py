@@ -14,6 +14,7 @@ from skinseg_assets.pixels.model import (
     fit_classifier,
     skin_probability,
 )
+from skinseg_assets_tests.pixels.stubs import FixedProbability
 
 
 def pixel_frame(rows: list[tuple[int, int, int, bool]]) -> pd.DataFrame:
@@ -107,17 +108,6 @@ def test_features_are_b_g_r_in_that_order_whatever_the_frame_order():
     assert matrix.tolist() == [[1, 2, 3], [4, 5, 6]]
     assert matrix.dtype == np.uint8
 
-
-class FixedProbability:
-    """A fitted-looking classifier whose P(skin) is B / 100, with its classes in a chosen order."""
-
-    def __init__(self, classes: list[bool]):
-        self.classes_ = np.array(classes)
-
-    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        skin = matrix[:, 0] / 100
-        columns = {True: skin, False: 1 - skin}
-        return np.column_stack([columns[bool(label)] for label in self.classes_])
 
 
 @pytest.mark.parametrize("classes", [[False, True], [True, False]])

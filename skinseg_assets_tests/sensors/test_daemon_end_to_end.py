@@ -1,94 +1,21 @@
 """The real daemon: a file dropped in the landing zone ends in a retrained, re-evaluated model."""
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import dagster as dg
 import pytest
 
+from skinseg_assets_tests.daemon import prepare_home, run_daemon_until_retrained
 from skinseg_assets_tests.helpers import write_uci_sample
-
-ROOT = Path(__file__).resolve().parents[2]
-DAEMON = Path(sys.executable).parent / "dagster-daemon"
-BUNDLED_TRAINING_ROWS_AT_MOST = 200_000  # the bundled batch alone trains on ~197,800 rows
-DEADLINE_SECONDS = 420
-
-
-def latest_metrics(instance: dg.DagsterInstance):
-    records = instance.fetch_materializations(dg.AssetKey("model_metrics"), limit=1).records
-    return records[0].asset_materialization.metadata if records else None
-
-
-def wait_for(description, predicate, log: Path, deadline: float):
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {description}; daemon log tail:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture
 def daemon_home(tmp_path, monkeypatch):
     home = tmp_path / "dagster-home"
-    home.mkdir()
-    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("SKINSEG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SKINSEG_SENSOR_INTERVAL_SECONDS", "3")
     monkeypatch.delenv("SKINSEG_DEPLOYMENT", raising=False)
-    # Create the SQLite storages once, here: the daemon and its code server would otherwise both
-    # migrate the fresh instance at the same moment.
-    with dg.DagsterInstance.get():
-        pass
+    prepare_home(home)
     return home
-
-
-def run_daemon_until_retrained(home: Path, drop_file) -> dict:
-    """Start `dagster-daemon run` on the code location, drop a file, wait for new metrics."""
-    log = home / "daemon.log"
-    with log.open("w") as out:
-        daemon = subprocess.Popen(
-            [str(DAEMON), "run", "-m", "skinseg_assets"],
-            cwd=home,
-            env=os.environ.copy(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with dg.DagsterInstance.get() as instance:
-            deadline = time.monotonic() + DEADLINE_SECONDS
-            # The bundled file is the first batch: the sensor ingests it and automation trains on it.
-            first = wait_for("the first model_metrics", lambda: latest_metrics(instance), log, deadline)
-            first_rows = first["Training rows"].value
-            assert first_rows <= BUNDLED_TRAINING_ROWS_AT_MOST
-            new_rows = drop_file()
-            landed_at = time.monotonic()
-            retrained = wait_for(
-                "model_metrics with the new batch's rows",
-                lambda: (m := latest_metrics(instance)) and m["Training rows"].value > first_rows and m,
-                log,
-                deadline,
-            )
-            return {
-                "first_rows": first_rows,
-                "retrained_rows": retrained["Training rows"].value,
-                "new_rows": new_rows,
-                "seconds_to_new_metrics": time.monotonic() - landed_at,
-                "runs": instance.get_runs(),
-            }
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
 
 
 def assert_retrained_with(outcome):

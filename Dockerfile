@@ -1,0 +1,37 @@
+# One image for the three Dagster processes of docker-compose.yml: the user-code gRPC server
+# (the default command), dagster-webserver and dagster-daemon (compose overrides the command).
+FROM python:3.12-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The project, installed the way the README installs it: a virtual environment and `pip install`
+# of this checkout (not editable here: the image holds a copy). dagster-postgres is the deployed
+# instance's storage (dagster.yaml); local runs use SQLite and do not need it.
+WORKDIR /opt/skinseg/src
+COPY pyproject.toml README.md ./
+COPY skinseg_assets ./skinseg_assets
+RUN python3 -m venv /opt/skinseg/venv \
+ && /opt/skinseg/venv/bin/pip install . "dagster-postgres>=0.29,<0.30"
+ENV PATH=/opt/skinseg/venv/bin:$PATH
+
+# The instance (dagster.yaml: Postgres from DAGSTER_PG_*) and the workspace (the gRPC server).
+# SKINSEG_DATA_DIR holds the DuckDB file; compose mounts a volume there.
+ENV DAGSTER_HOME=/opt/dagster/dagster_home \
+    SKINSEG_DATA_DIR=/var/lib/skinseg \
+    MPLCONFIGDIR=/tmp/matplotlib
+COPY dagster.yaml workspace.yaml /opt/dagster/dagster_home/
+# Dagster writes logs and step output under DAGSTER_HOME; the two config files stay root's.
+RUN useradd --system --uid 10001 --home-dir /opt/skinseg --shell /usr/sbin/nologin skinseg \
+ && mkdir -p /var/lib/skinseg /opt/dagster/dagster_home/storage \
+ && chown skinseg:skinseg /var/lib/skinseg /opt/dagster/dagster_home /opt/dagster/dagster_home/storage
+WORKDIR /opt/dagster/dagster_home
+USER skinseg
+
+# The code location over gRPC; runs are launched by this server as its subprocesses.
+EXPOSE 4000
+CMD ["dagster", "api", "grpc", "--host", "0.0.0.0", "--port", "4000", \
+     "--module-name", "skinseg_assets", "--location-name", "skinseg", \
+     "--use-python-environment-entry-point"]

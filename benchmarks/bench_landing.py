@@ -1,0 +1,75 @@
+"""From a file landing to new metrics, with the real daemon (the landing-zone sensor + automation).
+
+Starts `dagster-daemon run` on a scratch local instance, waits until the bundled batch is trained,
+drops a 27,000-row file into the landing zone and times until model_metrics shows its rows. The
+target is one sensor interval plus the pipeline's own time (the ingest run and the retrain run).
+
+    .venv/bin/python benchmarks/bench_landing.py [--interval 5]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from machine import describe_machine, now, write_section  # noqa: E402
+
+from skinseg_assets_tests.daemon import prepare_home, run_daemon_until_retrained  # noqa: E402
+from skinseg_assets_tests.helpers import write_uci_sample  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=int, default=5, help="sensor interval in seconds")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="skinseg-landing-"))
+    home = scratch / "dagster-home"
+    os.environ.update(
+        DAGSTER_HOME=str(home),
+        SKINSEG_DATA_DIR=str(scratch / "data"),
+        SKINSEG_SENSOR_INTERVAL_SECONDS=str(args.interval),
+    )
+    os.environ.pop("SKINSEG_DEPLOYMENT", None)
+    prepare_home(home)
+    landing = scratch / "data" / "landing"
+
+    def drop_file():
+        landing.mkdir(parents=True, exist_ok=True)
+        partial = landing / ".day-1.txt.partial"
+        write_uci_sample(partial, every=9)
+        rows = len(partial.read_text().splitlines())
+        partial.rename(landing / "day-1.txt")
+        return rows
+
+    outcome = run_daemon_until_retrained(home, drop_file)
+    runs = outcome["run_seconds"]
+    ingest = [seconds for job, seconds in runs if job == "ingest_batch_job"][-1]
+    retrain = max(seconds for job, seconds in runs if job == "__ASSET_JOB")
+    body = f"""## From a landed file to new metrics (real daemon)
+
+`benchmarks/bench_landing.py --interval {args.interval}`, {now()}; {describe_machine()}.
+
+`dagster-daemon run` on a local SQLite instance (default run launcher: one process per run). A
+{outcome['new_rows']:,}-row file lands in `data/landing/` after the bundled batch is trained;
+the clock stops when `model_metrics` reports training rows that include it
+({outcome['first_rows']:,} → {outcome['retrained_rows']:,}).
+
+| | seconds |
+| --- | --- |
+| landing → new `model_metrics` | **{outcome['seconds_to_new_metrics']:.1f}** |
+| sensor interval (also the automation sensor's) | {args.interval} |
+| the batch's `ingest_batch_job` run | {ingest:.1f} |
+| the automation retrain run (split → champion, longest) | {retrain:.1f} |
+| target: 2 sensor intervals (file → ingest, ingest → retrain) + the two runs | {2 * args.interval + ingest + retrain:.1f} |
+
+Run times include each run's process start and code load.
+"""
+    write_section("landing", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

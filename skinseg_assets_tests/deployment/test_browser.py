@@ -1,0 +1,144 @@
+"""The deployed UI in a real browser: headless Chromium against the topology's webserver.
+
+Screenshots go to the test's temporary folder; with SKINSEG_UPDATE_SCREENSHOTS=1 they also
+replace docs/asset-graph.png and docs/model-metrics.png (the pictures in the README).
+"""
+
+import html
+import os
+import re
+import shutil
+import struct
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from skinseg_assets_tests.deployment.browser import (
+    CHROMIUM_INSTALL_HINT,
+    DevToolsPage,
+    dump_dom,
+    find_chromium,
+    screenshot,
+    visible_text,
+)
+from skinseg_assets_tests.deployment.conftest import skip_or_fail
+from skinseg_assets_tests.deployment.topology import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, Topology
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gql")
+
+DOCS = REPO_ROOT / "docs"
+UPDATE_SCREENSHOTS_ENV = "SKINSEG_UPDATE_SCREENSHOTS"
+SCREENSHOT_SIZE = (1400, 900)
+# Wide enough that the graph fits at a zoom where nodes carry their full names (narrower
+# windows draw "minimal" nodes with names shortened in the middle).
+FULL_NAMES_WINDOW = (3000, 1200)
+MODEL_METRICS_KEYS = ("Accuracy", "Precision", "Recall", "F1", "ROC AUC", "Confusion matrix", "ROC curve")
+PLOTS = ("Confusion matrix", "ROC curve")
+
+ASSET_NODES_QUERY = "query AssetNodes { assetNodes { assetKey { path } groupName } }"
+MATERIALIZATION_RUNS_QUERY = """
+query MaterializationRuns {
+  assetOrError(assetKey: {path: ["model_metrics"]}) {
+    ... on Asset { assetMaterializations(limit: 20) { runId } }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="package")
+def chromium() -> str:
+    """Debian's chromium; listed first by the tests so a missing browser skips before the topology starts."""
+    path = find_chromium()
+    if path is None:
+        skip_or_fail(f"no chromium on PATH; install it: {CHROMIUM_INSTALL_HINT}")
+    return path
+
+
+def keep_screenshot(taken: Path) -> None:
+    """Replace the picture in docs/ with a new screenshot when asked to (SKINSEG_UPDATE_SCREENSHOTS=1)."""
+    if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1":
+        shutil.copyfile(taken, DOCS / taken.name)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def asset_graph_url(topology: Topology, groups: set[str]) -> str:
+    """The global lineage page with every group expanded (the UI collapses them by default).
+
+    `expanded` takes the UI's group ids; both spellings are given, whichever the UI uses.
+    """
+    ids = [f"global@global:{group}" for group in sorted(groups)]
+    ids += [f"{REPOSITORY_NAME}@{LOCATION_NAME}:{group}" for group in sorted(groups)]
+    return f"{topology.webserver_url}/asset-groups?expanded={urllib.parse.quote(','.join(ids))}"
+
+
+def test_asset_graph_shows_every_asset_key(chromium: str, topology: Topology, first_training_run: str, tmp_path: Path):
+    nodes = topology.graphql(ASSET_NODES_QUERY)["assetNodes"]
+    asset_keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
+    assert {"raw_skin_pixels", "skin_classifier", "model_metrics"} <= asset_keys
+    url = asset_graph_url(topology, {node["groupName"] for node in nodes})
+
+    dom = html.unescape(dump_dom(chromium, url, window=FULL_NAMES_WINDOW))
+    missing = sorted(key for key in asset_keys if f">{key}<" not in dom)
+    assert not missing, f"the asset graph at {url} does not show {missing}\n{topology.logs(10)}"
+
+    picture = screenshot(chromium, url, tmp_path / "asset-graph.png", window=SCREENSHOT_SIZE)
+    assert png_size(picture) == SCREENSHOT_SIZE
+    keep_screenshot(picture)
+
+
+SHOW_PLOT = """(() => {
+  const row = [...document.querySelectorAll('tr')]
+    .find(r => r.cells.length > 1 && r.cells[0].innerText.trim() === %s);
+  const link = row && [...row.querySelectorAll('a')].find(a => a.innerText.includes('Show Markdown'));
+  if (link) { link.click(); }
+  return Boolean(link);
+})()"""
+LOADED_PLOT = """(() => {
+  const dialog = [...document.querySelectorAll('[role=dialog]')].find(d => d.innerText.includes(%s));
+  const image = dialog && [...dialog.querySelectorAll('img')]
+    .find(i => i.src.startsWith('data:image/png') && i.complete && i.naturalWidth > 0);
+  return image ? [image.naturalWidth, image.naturalHeight] : null;
+})()"""
+CLOSE_DIALOG = """(() => {
+  const close = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Close');
+  if (close) { close.click(); }
+  return Boolean(close);
+})()"""
+
+
+def test_model_metrics_materialization_shows_scores_and_plots(
+    chromium: str, topology: Topology, first_training_run: str, tmp_path: Path
+):
+    # The events view: a materialization (the latest; the sensors may have added one since the
+    # tests' run), naming the run that made it, with its scores.
+    events_url = f"{topology.webserver_url}/assets/model_metrics?view=events"
+    dom = html.unescape(dump_dom(chromium, events_url))
+    shown = re.search(r"Materialized in run ([0-9a-f]{8})", visible_text(dom))
+    assert shown, f"{events_url} shows no materialization:\n{visible_text(dom)[:3000]}"
+    materializations = topology.graphql(MATERIALIZATION_RUNS_QUERY)["assetOrError"]["assetMaterializations"]
+    assert shown.group(1) in {materialization["runId"][:8] for materialization in materializations}
+    missing = [key for key in MODEL_METRICS_KEYS if f">{key}<" not in dom]
+    assert not missing, f"{events_url} does not show the metadata {missing}"
+
+    # The plots are Markdown images behind a "[Show Markdown]" link: open each, see it decode.
+    overview_url = f"{topology.webserver_url}/assets/model_metrics"
+    with DevToolsPage(chromium, window=SCREENSHOT_SIZE) as page:
+        page.navigate(overview_url)
+        page.wait_for("the model_metrics metadata", "document.body && document.body.innerText.includes('ROC curve')")
+        for plot in reversed(PLOTS):  # the confusion matrix last: it stays open for the picture
+            assert page.evaluate(SHOW_PLOT % repr(plot)), f"no [Show Markdown] link for {plot} on {overview_url}"
+            width, height = page.wait_for(f"the {plot} image", LOADED_PLOT % repr(plot))
+            assert width > 100 and height > 100, f"{plot} image is only {width}x{height}"
+            if plot != PLOTS[0]:
+                assert page.evaluate(CLOSE_DIALOG), f"no Close button on the {plot} dialog"
+                page.wait_for(f"the {plot} dialog to close", "!document.querySelector('[role=dialog] img')", 10)
+        page.wait_for_transitions()
+        picture = page.screenshot(tmp_path / "model-metrics.png")
+    assert png_size(picture) == SCREENSHOT_SIZE
+    keep_screenshot(picture)

@@ -1,0 +1,117 @@
+"""Two Dagster instances on purpose: SQLite for newcomers, Postgres for the deployment.
+
+`.dagster_home/dagster.yaml` is what the README's commands use (they set DAGSTER_HOME to it);
+the top-level `dagster.yaml` is the deployed instance that compose and the topology test use.
+Dagster's CLI run from the root WITHOUT DAGSTER_HOME reads the top-level file: the trap the
+README warns about, shown here to fail loudly rather than quietly.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from skinseg_assets_tests.deployment.topology import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, VENV_BIN
+
+POSTGRES_SETTINGS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+
+
+def readme_run_command() -> str:
+    readme = (REPO_ROOT / "README.md").read_text()
+    match = re.search(r"<!-- run-command -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert match, "README.md has no bash block after <!-- run-command -->"
+    return match.group(1).strip()
+
+
+def cli_environment(**settings: str) -> dict[str, str]:
+    """This environment without any Dagster, skinseg or Postgres setting, plus `settings`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "SKINSEG_"))}
+    return {**env, **settings}
+
+
+def test_readme_run_command_sets_dagster_home_to_the_local_instance():
+    command = readme_run_command()
+    assert 'DAGSTER_HOME="$PWD/.dagster_home"' in command
+    assert "dagster job execute -m skinseg_assets -j training_job" in command
+    local = yaml.safe_load((REPO_ROOT / ".dagster_home" / "dagster.yaml").read_text()) or {}
+    configured_storage = {"storage", "run_storage", "event_log_storage", "schedule_storage"} & set(local)
+    assert not configured_storage, f"the local instance must stay on its default SQLite storage, not {configured_storage}"
+
+
+def test_local_instance_runs_the_job_from_the_repository_root(tmp_path: Path):
+    """The README's job command, from the root (where ./dagster.yaml is the Postgres one)."""
+    home = tmp_path / "dagster_home"  # a copy, so the checkout's own .dagster_home stays as it is
+    home.mkdir()
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    job_command = readme_run_command().split(" && ")[-1]
+    args = job_command.split()[1:]  # drop DAGSTER_HOME=..., set below
+    assert args[0] == ".venv/bin/dagster", job_command
+    completed = subprocess.run(
+        [str(VENV_BIN / "dagster"), *args[1:]],
+        cwd=REPO_ROOT,
+        env=cli_environment(DAGSTER_HOME=str(home), SKINSEG_DATA_DIR=str(tmp_path / "data")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert [(run.job_name, run.status) for run in runs] == [("training_job", dg.DagsterRunStatus.SUCCESS)]
+        assert "Sqlite" in type(instance.run_storage).__name__
+    assert (home / "history" / "runs.db").is_file()
+
+
+def test_without_dagster_home_the_root_instance_asks_for_postgres(tmp_path: Path):
+    """The trap, made visible: no DAGSTER_HOME at the root means ./dagster.yaml, which names its settings."""
+    completed = subprocess.run(
+        [str(VENV_BIN / "dagster"), "job", "execute", "-m", "skinseg_assets", "-j", "training_job"],
+        cwd=REPO_ROOT,
+        env=cli_environment(SKINSEG_DATA_DIR=str(tmp_path / "data")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    output = completed.stdout + completed.stderr
+    assert re.search(r'environment variable "DAGSTER_PG_\w+" which is not set', output), output[-3000:]
+    assert "RUN_START" not in output
+
+
+@pytest.fixture
+def deployed_instance(postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    for name, value in zip(POSTGRES_SETTINGS, (PG_HOST, str(PG_PORT), PG_USER, "", postgres_database)):
+        monkeypatch.setenv(name, value)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        yield instance
+
+
+def test_deployed_instance_keeps_everything_in_postgres(deployed_instance: dg.DagsterInstance):
+    storages = (deployed_instance.run_storage, deployed_instance.event_log_storage, deployed_instance.schedule_storage)
+    assert [type(storage).__name__ for storage in storages] == [
+        "PostgresRunStorage",
+        "PostgresEventLogStorage",
+        "PostgresScheduleStorage",
+    ]
+    text = (REPO_ROOT / "dagster.yaml").read_text()
+    for name in POSTGRES_SETTINGS:
+        assert f"env: {name}" in text  # credentials come from the environment, never the file
+
+
+def test_deployed_instance_runs_one_queued_run_at_a_time_and_retries_crashes(deployed_instance: dg.DagsterInstance):
+    assert type(deployed_instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    # DuckDB allows one writing process: one run at a time.
+    assert deployed_instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    assert deployed_instance.run_retries_enabled and deployed_instance.run_retries_max_retries >= 1
+    assert not deployed_instance.run_retries_retry_on_asset_or_op_failure
+    assert deployed_instance.run_monitoring_enabled
+    assert not deployed_instance.telemetry_enabled
