@@ -1,8 +1,10 @@
 """training_job's work as plain function calls in one process: no Dagster.
 
-It does what the job does for the bundled batch, in the same order: read, parse, validate, split
-by colour, fit, evaluate, draw the two plots, compare with the stored champion (if any) and keep
-the better, and store the frames in a DuckDB file and the models as skops files under --store.
+It does what the job does for the bundled batch, in the same order: read, parse, validate (and
+check the Pandera schema), split by colour (and check no colour is on both sides), report drift,
+fit, evaluate, draw the two plots, check the F1 floor, append the metrics history, compare with the
+stored champion (if any) and keep the better with its manifest, and store the frames in a DuckDB
+file and the models as skops files under --store.
 Run alone it prints the time of each stage as JSON; benchmarks/bench_orchestration.py times it as
 a whole command beside `dagster job execute`.
 """
@@ -19,8 +21,10 @@ def main(store: Path) -> dict[str, float]:
     import duckdb
     import skops.io as sio
 
-    from skinseg_assets.pixels.champion import Contender, decide_promotion
-    from skinseg_assets.pixels.metrics import evaluate_classifier
+    from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
+    from skinseg_assets.pixels.drift import drift_report
+    from skinseg_assets.pixels.schema import ValidatedSkinPixels
+    from skinseg_assets.pixels.metrics import evaluate_classifier, metrics_row
     from skinseg_assets.pixels.model import build_estimator, fit_classifier
     from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
     from skinseg_assets.pixels.rules import validate_pixels
@@ -46,11 +50,22 @@ def main(store: Path) -> dict[str, float]:
     pixel_file = stage("read", read_bundled_uci)
     parsed = stage("parse", lambda: parse_pixel_file(pixel_file))
     outcome = stage("validate", lambda: validate_pixels(parsed.raw, pixel_file.source))
-    split = stage("split", lambda: split_by_colour(outcome.validated, 0.2))
+    validated = outcome.validated.assign(batch="uci_skin_segmentation")
+    stage("schema check", lambda: ValidatedSkinPixels.validate(validated, lazy=True))
+    split = stage("split", lambda: split_by_colour(validated, 0.2))
+    stage("overlap check", split.colour_overlap)
+    stage("drift", lambda: drift_report(validated, split.train[split.train["batch"] != "uci_skin_segmentation"]))
     model = build_estimator("hist_gradient_boosting", max_iter=300, learning_rate=0.2, max_leaf_nodes=63, random_state=0)
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))
     stage("plots", lambda: (confusion_matrix_png(metrics), roc_curve_png(metrics)))
+    assert metrics.f1 >= 0.997, "the F1 floor"
+
+    def append_history():
+        database.register("row", metrics_row(metrics, fitted.model, len(split.train), "plain"))
+        database.execute("create table if not exists model_metrics_history as select * from row limit 0")
+        database.execute("insert into model_metrics_history by name select * from row")
+        database.unregister("row")
 
     def champion_challenger():
         champion_file = store / "champion.skops"
@@ -62,11 +77,13 @@ def main(store: Path) -> dict[str, float]:
         decision = decide_promotion(Contender(metrics.f1, len(split.train)), champion)
         if decision.promote:
             champion_file.write_bytes(sio.dumps(fitted.model))
+            manifest = {"training_data": data_identity(split.train), "test_data": data_identity(split.test), "f1": metrics.f1}
+            (store / "champion.json").write_text(json.dumps(manifest))
 
     def store_everything():
         for name, frame in (
             ("raw_skin_pixels", parsed.raw),
-            ("validated_skin_pixels", outcome.validated),
+            ("validated_skin_pixels", validated),
             ("rejected_skin_pixels", outcome.rejected),
             ("train_pixels", split.train),
             ("test_pixels", split.test),
@@ -75,6 +92,7 @@ def main(store: Path) -> dict[str, float]:
         (store / "skin_classifier.skops").write_bytes(sio.dumps(fitted.model))
 
     stage("store", store_everything)
+    stage("history", append_history)
     stage("champion", champion_challenger)
     database.close()
     stages["total"] = time.perf_counter() - started

@@ -29,7 +29,7 @@ def source_config(path: Path | str) -> dict:
 def sample_run_config(path: Path | str, min_f1: float = 0.95) -> dict:
     """Run config for a small sample: the F1 floor suits the full data, a sample trains a weaker model."""
     run_config = source_config(path)
-    run_config["ops"]["model_metrics_f1_above_floor"] = {"config": {"min_f1": min_f1}}
+    run_config["ops"]["model_metrics"] = {"config": {"min_f1": min_f1}}
     return run_config
 
 

@@ -11,9 +11,22 @@ from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report
 
 
+class DriftReportConfig(dg.Config):
+    max_psi: float = Field(
+        default=0.25, gt=0.0, description="Largest per-channel PSI before the check warns (0.25 is a common 'significant shift' line)"
+    )
+
+
 @dg.asset(
     group_name=INGESTION,
     partitions_def=pixel_batches,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "drift_within_threshold",
+            asset="pixel_drift_report",
+            description="Warns (does not block) when a channel's PSI against the training data passes max_psi.",
+        )
+    ],
     metadata=BATCH_TABLE_METADATA,
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
@@ -23,8 +36,8 @@ from skinseg_assets.pixels.drift import drift_png, drift_report
     ).ignore(dg.AssetSelection.assets("train_pixels")),
 )
 def pixel_drift_report(
-    context: dg.AssetExecutionContext, validated_skin_pixels: pd.DataFrame, train_pixels: pd.DataFrame
-) -> dg.Output:
+    context: dg.AssetExecutionContext, config: DriftReportConfig, validated_skin_pixels: pd.DataFrame, train_pixels: pd.DataFrame
+):
     """How a batch differs from the training data of the other batches: PSI and KS per channel, skin share, new colours."""
     batch = context.partition_key
     reference = train_pixels[train_pixels["batch"] != batch] if "batch" in train_pixels else train_pixels
@@ -45,24 +58,10 @@ def pixel_drift_report(
         )
     else:
         metadata["Note"] = "nothing to compare: the batch or the training data of the other batches is empty"
-    return dg.Output(report.as_row(batch), metadata=metadata)
-
-
-class DriftThresholdConfig(dg.Config):
-    max_psi: float = Field(default=0.25, gt=0.0, description="Largest per-channel PSI before the check warns (0.25 is a common 'significant shift' line)")
-
-
-@dg.asset_check(
-    asset=pixel_drift_report,
-    partitions_def=pixel_batches,
-    description="Warns (does not block) when a channel's PSI against the training data passes the threshold.",
-)
-def drift_within_threshold(config: DriftThresholdConfig, pixel_drift_report: pd.DataFrame) -> dg.AssetCheckResult:
-    row = pixel_drift_report.iloc[0]
-    psi = {channel: float(row[f"psi_{channel}"]) for channel in "BGR" if f"psi_{channel}" in row and pd.notna(row[f"psi_{channel}"])}
-    worst = max(psi.values(), default=0.0)
-    return dg.AssetCheckResult(
-        passed=worst <= config.max_psi,
+    yield dg.Output(report.as_row(batch), metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name="drift_within_threshold",
+        passed=report.max_psi <= config.max_psi,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"Largest PSI": dg.MetadataValue.float(round(worst, 4)), "Threshold": dg.MetadataValue.float(config.max_psi)},
+        metadata={"Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)), "Threshold": dg.MetadataValue.float(config.max_psi)},
     )

@@ -98,7 +98,6 @@ def raw_skin_pixels(
         ) from error
     raw = parsed.raw
     raw.insert(0, "batch", batch)
-    raw.insert(1, "source", pixel_file.source)
     if parsed.header:
         context.log.info(f"{pixel_file.source}: header line {parsed.header.strip()!r} skipped")
     duplicate = duplicate_of(context.instance, batch, pixel_file.sha256)
@@ -120,15 +119,13 @@ def raw_skin_pixels(
     )
 
 
-def recorded_duplicate_of(instance: dg.DagsterInstance, batch: str) -> str | None:
-    """What the batch's latest raw materialization recorded as the batch it duplicates."""
+def recorded_raw_metadata(instance: dg.DagsterInstance, batch: str) -> dict[str, str]:
+    """Source and duplicate status recorded by the batch's latest raw materialization."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_skin_pixels"), asset_partitions=[batch]), limit=1
     ).records
-    if not records or records[0].asset_materialization is None:
-        return None
-    value = records[0].asset_materialization.metadata.get("Duplicate of")
-    return None if value is None or value.value == "none" else value.value
+    metadata = records[0].asset_materialization.metadata if records and records[0].asset_materialization else {}
+    return {key: str(metadata[key].value) for key in ("Source", "Duplicate of") if key in metadata}
 
 
 with warnings.catch_warnings():
@@ -158,9 +155,12 @@ with warnings.catch_warnings():
 def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_skin_pixels: pd.DataFrame):
     """Apply the validation rules to a batch's raw rows; every raw row lands in exactly one output."""
     batch = context.partition_key
-    source = str(raw_skin_pixels["source"].iat[0]) if len(raw_skin_pixels) else "unknown source"
-    rows = raw_skin_pixels.drop(columns=["batch", "source"])
-    duplicate = recorded_duplicate_of(context.instance, batch)
+    # The file's name stays in the raw asset's metadata, not in 245,000 copies in its table.
+    recorded = recorded_raw_metadata(context.instance, batch)
+    source = recorded.get("Source", f"batch {batch}")
+    duplicate = recorded.get("Duplicate of", "none")
+    duplicate = None if duplicate == "none" else duplicate
+    rows = raw_skin_pixels.drop(columns=["batch"])
     outcome = quarantine_duplicate(rows, source, duplicate) if duplicate else validate_pixels(rows, source)
     validated, rejected = outcome.validated, outcome.rejected
     validated.insert(0, "batch", batch)

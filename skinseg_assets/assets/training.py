@@ -1,6 +1,5 @@
 """Training assets: a colour-disjoint split, a candidate classifier and its measured quality."""
 
-from datetime import datetime, timezone
 
 import dagster as dg
 import pandas as pd
@@ -8,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
-from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
+from skinseg_assets.pixels.metrics import evaluate_classifier, metrics_row
 from skinseg_assets.pixels.model import ESTIMATORS, build_estimator, fit_classifier
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import class_balance, split_by_colour
@@ -50,6 +49,15 @@ class ColourSplitConfig(dg.Config):
             description="Held-out pixels for evaluation: colours never seen in training.",
         ),
     },
+    # Checked where the split is made, on the frames in hand (no second step reloading both).
+    check_specs=[
+        dg.AssetCheckSpec(
+            "colours_disjoint",
+            asset="test_pixels",
+            blocking=True,
+            description="No (B, G, R) colour appears in both train_pixels and test_pixels.",
+        )
+    ],
 )
 def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.DataFrame):
     """Split validated pixels by colour, so that each (B, G, R) colour lands on one side only."""
@@ -70,6 +78,12 @@ def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.D
                 ),
             },
         )
+    yield dg.AssetCheckResult(
+        check_name="colours_disjoint",
+        asset_key="test_pixels",
+        passed=overlap == 0,
+        metadata={"Colours on both sides": dg.MetadataValue.int(overlap)},
+    )
 
 
 class SkinClassifierConfig(dg.Config):
@@ -129,26 +143,6 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
     )
 
 
-def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str) -> pd.DataFrame:
-    """One row per evaluation: what `model_metrics` stores and the history table accumulates."""
-    return pd.DataFrame(
-        [
-            {
-                "evaluated_at": datetime.now(timezone.utc).replace(tzinfo=None),
-                "run_id": run_id,
-                "estimator": type(model).__name__,
-                "training_rows": training_rows,
-                "test_rows": metrics.test_rows,
-                **metrics.scores(),
-                "true_negatives": metrics.true_negatives,
-                "false_positives": metrics.false_positives,
-                "false_negatives": metrics.false_negatives,
-                "true_positives": metrics.true_positives,
-            }
-        ]
-    )
-
-
 def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
     """Append an evaluation to the history table; returns how many evaluations it now holds."""
     with warehouse.get_connection() as connection:
@@ -160,20 +154,39 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
         return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
 
 
-@dg.asset(group_name=TRAINING, kinds={"duckdb", "scikitlearn"}, automation_condition=RETRAIN_ON_NEW_DATA)
+class ModelMetricsConfig(dg.Config):
+    min_f1: float = Field(default=0.997, ge=0.0, le=1.0, description="Lowest F1 on test_pixels a model may have")
+
+
+@dg.asset(
+    group_name=TRAINING,
+    kinds={"duckdb", "scikitlearn"},
+    automation_condition=RETRAIN_ON_NEW_DATA,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "f1_above_floor",
+            asset="model_metrics",
+            blocking=True,
+            description="The candidate's F1 on colour-disjoint test pixels is at least the configured floor (min_f1).",
+        )
+    ],
+    # Only its size is needed here: one narrow column instead of the whole frame.
+    ins={"train_pixels": dg.AssetIn(metadata={"columns": ["is_skin"]})},
+)
 def model_metrics(
     context: dg.AssetExecutionContext,
+    config: ModelMetricsConfig,
     skin_classifier,
     train_pixels: pd.DataFrame,
     test_pixels: pd.DataFrame,
     warehouse: DuckDBResource,
-) -> dg.Output:
+):
     """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
     metrics = evaluate_classifier(skin_classifier, test_pixels)
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
     evaluations = append_metrics_history(warehouse, row)
     scores = {SCORE_LABELS[name]: value for name, value in metrics.scores().items()}
-    return dg.Output(
+    yield dg.Output(
         row,
         metadata={
             **{name: dg.MetadataValue.float(round(value, 6)) for name, value in scores.items()},
@@ -186,4 +199,9 @@ def model_metrics(
             "Evaluations in history": dg.MetadataValue.int(evaluations),
             "History table": METRICS_HISTORY_TABLE,
         },
+    )
+    yield dg.AssetCheckResult(
+        check_name="f1_above_floor",
+        passed=metrics.f1 >= config.min_f1,
+        metadata={"F1": dg.MetadataValue.float(metrics.f1), "Floor": dg.MetadataValue.float(config.min_f1)},
     )

@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -66,4 +67,24 @@ def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: f
         predict_seconds=predict_seconds,
         roc_false_positive_rate=fpr,
         roc_true_positive_rate=tpr,
+    )
+
+
+def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str) -> pd.DataFrame:
+    """One row per evaluation: what `model_metrics` stores and the history table accumulates."""
+    return pd.DataFrame(
+        [
+            {
+                "evaluated_at": datetime.now(timezone.utc).replace(tzinfo=None),
+                "run_id": run_id,
+                "estimator": type(model).__name__,
+                "training_rows": training_rows,
+                "test_rows": metrics.test_rows,
+                **metrics.scores(),
+                "true_negatives": metrics.true_negatives,
+                "false_positives": metrics.false_positives,
+                "false_negatives": metrics.false_negatives,
+                "true_positives": metrics.true_positives,
+            }
+        ]
     )

@@ -49,7 +49,12 @@ class ColourSplit:
 
     def colour_overlap(self) -> int:
         """How many colours appear on both sides (0 by construction)."""
-        return len(np.intersect1d(colour_key(self.train), colour_key(self.test)))
+        return colour_overlap(self.train, self.test)
+
+
+def colour_overlap(first: pd.DataFrame, second: pd.DataFrame) -> int:
+    """How many distinct (B, G, R) colours appear in both frames."""
+    return len(np.intersect1d(colour_key(first), colour_key(second)))
 
 
 def split_by_colour(pixels: pd.DataFrame, test_fraction: float = 0.2) -> ColourSplit:
