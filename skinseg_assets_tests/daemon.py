@@ -41,12 +41,20 @@ def prepare_home(home: Path) -> None:
         pass
 
 
-def run_durations(instance: dg.DagsterInstance) -> list[tuple[str, float]]:
-    """(job name, seconds) of every finished run, oldest first."""
+def run_durations(instance: dg.DagsterInstance) -> list[dict]:
+    """Every finished run, oldest first: job, partition, the assets it targeted and its seconds."""
     durations = []
     for record in reversed(instance.get_run_records()):
+        run = record.dagster_run
         if record.start_time and record.end_time:
-            durations.append((record.dagster_run.job_name, record.end_time - record.start_time))
+            durations.append(
+                {
+                    "job": run.job_name,
+                    "partition": run.tags.get("dagster/partition"),
+                    "assets": {key.to_user_string() for key in run.asset_selection or ()},
+                    "seconds": record.end_time - record.start_time,
+                }
+            )
     return durations
 
 
