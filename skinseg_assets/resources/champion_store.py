@@ -24,7 +24,7 @@ import numpy as np
 
 from skinseg_assets.pixels.lut import SKIN_THRESHOLD, CompiledLut, lut_from_bytes, lut_to_bytes
 from skinseg_assets.resources.blob_store import BlobStore
-from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, sha256_of
+from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, read_verified_bytes, sha256_of
 
 CHAMPIONS = "champions"
 CURRENT_KEY = f"{CHAMPIONS}/current.json"
@@ -219,14 +219,9 @@ class ChampionStore:
                 f"{manifest.name}'s manifest records sha256 {manifest.sha256}, but the promotion history "
                 f"records {expected_sha256}: the manifest was changed outside skinseg; {uri} not loaded"
             )
-        data = self.blob_store.read_bytes(manifest.model_key)
-        actual = sha256_of(data)
-        if actual != manifest.sha256:
-            raise UntrustedModelError(
-                f"{uri} has sha256 {actual}, but {manifest.name} was promoted with sha256 {manifest.sha256}: "
-                "the file was changed outside skinseg; not loaded"
-            )
-        return data
+        return read_verified_bytes(
+            self.blob_store, manifest.model_key, manifest.sha256, f"{manifest.name} was promoted with sha256"
+        )
 
     def load_model(self, manifest: ChampionManifest, expected_sha256: str | None = None):
         """The fitted model of a version: integrity checked, then loaded with trusted types only."""
@@ -272,11 +267,5 @@ class ChampionStore:
                 f"{uri} was compiled from a model with sha256 {lut.champion_sha256}, not {champion.name} "
                 f"({champion.sha256}); not loaded"
             )
-        data = self.blob_store.read_bytes(lut.lut_key)
-        actual = sha256_of(data)
-        if actual != lut.sha256:
-            raise UntrustedModelError(
-                f"{uri} has sha256 {actual}, but it was written with sha256 {lut.sha256}: "
-                "the file was changed outside skinseg; not loaded"
-            )
+        data = read_verified_bytes(self.blob_store, lut.lut_key, lut.sha256, "it was written with sha256")
         return lut_from_bytes(data, packed=packed)

@@ -39,6 +39,21 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def read_verified_bytes(blob_store: BlobStore, key: str, expected_sha256: str | None, recorded_as: str) -> bytes:
+    """A blob's bytes, refused if they no longer have the sha256 recorded when it was written.
+
+    `recorded_as` says who recorded it, for the message: "... but <recorded_as> <sha256>".
+    """
+    data = blob_store.read_bytes(key)
+    actual = sha256_of(data)
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise UntrustedModelError(
+            f"{blob_store.uri(key)} has sha256 {actual}, but {recorded_as} {expected_sha256}: "
+            "the file was changed outside skinseg; not loaded"
+        )
+    return data
+
+
 def recorded_sha256(instance: dg.DagsterInstance | None, asset_key: dg.AssetKey, partition: str | None) -> str | None:
     """The sha256 recorded at the latest materialization of this asset (partition), if any."""
     if instance is None:
@@ -75,16 +90,10 @@ class ModelIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext):
         key = self._key(context)
-        data = self.blob_store.read_bytes(key)
         instance = context.instance if _has_instance(context) else None
         partition = context.asset_partition_key if context.has_asset_partitions else None
         expected = recorded_sha256(instance, context.asset_key, partition)
-        actual = sha256_of(data)
-        if expected is not None and expected != actual:
-            raise UntrustedModelError(
-                f"{self.blob_store.uri(key)} has sha256 {actual}, but Dagster recorded {expected} when it "
-                "was written: the file was changed outside skinseg; not loaded"
-            )
+        data = read_verified_bytes(self.blob_store, key, expected, "Dagster recorded, when it was written, sha256")
         return loads_model(data, self.blob_store.uri(key))
 
 

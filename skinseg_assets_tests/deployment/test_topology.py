@@ -15,6 +15,7 @@ import yaml
 from dagster import DagsterEventType, deserialize_value
 
 from skinseg_assets_tests.deployment.conftest import RUN_SECONDS
+from skinseg_assets_tests.test_definitions import CORE_ASSETS
 from skinseg_assets_tests.deployment.topology import (
     PG_HOST,
     PG_PORT,
@@ -33,15 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gql")
 
 MODEL_OBJECT = "skin_classifier.skops"
 # What training_job materializes at least; the deployed code says the rest (`job_assets`).
-CORE_TRAINING_ASSETS = {
-    "raw_skin_pixels",
-    "validated_skin_pixels",
-    "rejected_skin_pixels",
-    "train_pixels",
-    "test_pixels",
-    "skin_classifier",
-    "model_metrics",
-}
+CORE_TRAINING_ASSETS = CORE_ASSETS
 ASSET_JOBS_QUERY = "query AssetJobs { assetNodes { assetKey { path } jobNames } }"
 
 
