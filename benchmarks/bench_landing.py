@@ -67,8 +67,9 @@ the clock stops when `model_metrics` reports training rows that include it
 The path is: the sensor's next tick (≤ 1 interval) → `ingest_batch_job` → the automation
 sensor's next tick after it (≤ 1 interval) → one automation run that retrains, evaluates and
 promotes, then compiles the champion's lookup table and segments the photos in the same run
-(which is why that run outlasts the clock: `model_metrics` is written before the table). Each run
-is a new process that loads the code location first.
+(`model_metrics` is written before the table). Each run is a new process that loads the code
+location first; what the two runs do not account for is that start-up and the automation
+sensor's evaluation.
 """
     write_section("landing", body)
     print(body)

@@ -25,6 +25,16 @@ from machine import describe_machine, now, write_section  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCAL_INSTANCE_YAML = ROOT / ".dagster_home" / "dagster.yaml"
+# (c): what `dagster job execute` costs before any work, measured on a job of one empty asset.
+EMPTY_JOB = """
+import dagster as dg
+
+@dg.asset
+def nothing() -> None:
+    return None
+
+defs = dg.Definitions(assets=[nothing], jobs=[dg.define_asset_job("empty_job", executor_def=dg.in_process_executor)])
+"""
 
 
 def timed(command: list[str], env: dict) -> tuple[float, str]:
@@ -49,22 +59,27 @@ def main() -> None:
     env.pop("SKINSEG_DEPLOYMENT", None)
     plain = [sys.executable, str(ROOT / "benchmarks" / "plain_pipeline.py")]
     dagster = [str(BIN / "dagster"), "job", "execute", "-m", "skinseg_assets", "-j", "training_job"]
+    empty_file = scratch / "empty_job.py"
+    empty_file.write_text(EMPTY_JOB)
+    empty = [str(BIN / "dagster"), "job", "execute", "-f", str(empty_file), "-j", "empty_job"]
 
-    plain_seconds, dagster_seconds, stages = [], [], []
+    plain_seconds, dagster_seconds, empty_seconds, stages = [], [], [], []
     try:
         # One untimed round first: the instance's SQLite schema and the OS file cache warm up.
         for round_number in range(args.repeats + 1):
             data = scratch / f"data-{round_number}"
             elapsed_plain, output = timed([*plain, "--store", str(data / "plain")], env)
             elapsed_dagster, _ = timed(dagster, {**env, "SKINSEG_DATA_DIR": str(data / "dagster")})
+            elapsed_empty, _ = timed(empty, env)
             if round_number:
                 plain_seconds.append(elapsed_plain)
                 dagster_seconds.append(elapsed_dagster)
+                empty_seconds.append(elapsed_empty)
                 stages.append(json.loads(output))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    a, b = statistics.median(plain_seconds), statistics.median(dagster_seconds)
+    a, b, c = (statistics.median(seconds) for seconds in (plain_seconds, dagster_seconds, empty_seconds))
     fit = statistics.median(stage["fit"] for stage in stages)
     predict = statistics.median(stage["predict"] for stage in stages)
     test_rows = stages[0]["test_rows"]
@@ -72,16 +87,24 @@ def main() -> None:
 
 `benchmarks/bench_orchestration.py --repeats {args.repeats}`, {now()}; {describe_machine()}.
 
-(a) `benchmarks/plain_pipeline.py`: read the bundled file, parse, validate, split by colour, fit
-the default classifier, evaluate, draw the two plots, store the frames in DuckDB and the model as
-skops. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
+(a) `benchmarks/plain_pipeline.py`: the job's work as plain calls: read the bundled file, parse,
+validate and check the Pandera schema, split by colour and check the overlap, report drift, fit the
+default classifier, evaluate, draw the two plots, check the F1 floor, append the metrics history,
+decide champion/challenger and store the champion with its manifest, store the frames in DuckDB
+and the model as skops. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
 instance, same storage). Whole commands, interleaved, median of {args.repeats} after one warm-up round.
 
 | | median wall time (s) | each run (s) |
 | --- | --- | --- |
 | (a) plain calls | {a:.2f} | {', '.join(f'{s:.2f}' for s in plain_seconds)} |
 | (b) dagster job execute | {b:.2f} | {', '.join(f'{s:.2f}' for s in dagster_seconds)} |
+| (c) dagster job execute of a job with one empty asset | {c:.2f} | {', '.join(f'{s:.2f}' for s in empty_seconds)} |
 | **ratio b/a** | **{b / a:.2f}** (target ≤ 1.5) | |
+| (b − c)/a: the job without Dagster's fixed start-up cost | {(b - c) / a:.2f} | |
+
+(a) imports only the plain functions: `skinseg_assets.defs` is built on first access, so
+`skinseg_assets.pixels` loads no Dagster. (c) is Dagster's own floor on this machine: the CLI, the
+instance and one run, with nothing to do.
 
 Model: fit {fit:.2f} s on {stages[0]['train_rows']:,} rows; predict {predict:.3f} s on {test_rows:,} rows
 ({test_rows / predict:,.0f} pixels/s); F1 {stages[0]['f1']:.5f}.
