@@ -14,7 +14,7 @@ from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, read_bundled_uci
-from skinseg_assets.resources.blob_store import LazyGCSResource
+from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
 from skinseg_assets.resources.landing_zone import LandingZone
 
 INGESTION = "ingestion"
@@ -36,7 +36,7 @@ def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
     if source_uri.startswith("gs://"):
         from google.api_core.exceptions import NotFound
 
-        bucket, _, name = source_uri.removeprefix("gs://").partition("/")
+        bucket, name = split_gs_uri(source_uri)
         try:
             content = gcs.get_client().bucket(bucket).blob(name).download_as_bytes()
         except NotFound:

@@ -116,16 +116,6 @@ def history_metadata(warehouse: DuckDBResource) -> dg.MarkdownMetadataValue:
     return markdown_table(history)
 
 
-def _training_batches(context: dg.AssetExecutionContext, identity: dict) -> list[str]:
-    """Batches of the training data: from the frame if it names them, else the validated partitions."""
-    if "batches" in identity:
-        return identity["batches"]
-    try:
-        return sorted(context.instance.get_materialized_partitions(dg.AssetKey("validated_skin_pixels")))
-    except Exception:  # an instance that cannot answer is no reason to block a promotion
-        return []
-
-
 def _plain_parameters(model) -> dict:
     """The estimator's hyperparameters that JSON can hold (all of them, for scikit-learn's own)."""
     return {name: value for name, value in model.get_params().items() if isinstance(value, (int, float, str, bool, type(None)))}
@@ -163,7 +153,7 @@ def production_skin_classifier(
             estimator=type(skin_classifier).__name__,
             parameters=_plain_parameters(skin_classifier),
             test_metrics={name: round(value, 6) for name, value in candidate_scores.scores().items()},
-            training_data={**training, "batches": _training_batches(context, training)},
+            training_data=training,
             test_data=data_identity(test_pixels),
             code_version=code_version(),
             reason=decision.reason,

@@ -22,7 +22,6 @@ import pandas as pd
 from skinseg_assets.pixels.split import class_balance, colour_key
 
 F1_DECIMALS = 6
-BATCH_COLUMNS = ("batch", "pixel_batch")
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,6 @@ def data_identity(pixels: pd.DataFrame) -> dict:
         "skin_share": round(class_balance(pixels), 6),
         "sha256": hashlib.sha256(np.sort(keys).tobytes()).hexdigest(),
     }
-    for column in BATCH_COLUMNS:
-        if column in pixels.columns:
-            identity["batches"] = sorted(str(batch) for batch in pixels[column].dropna().unique())
-            break
+    if "batch" in pixels.columns:
+        identity["batches"] = sorted(str(batch) for batch in pixels["batch"].dropna().unique())
     return identity

@@ -11,6 +11,12 @@ from dagster_gcp import GCSResource
 from pydantic import Field, PrivateAttr
 
 
+def split_gs_uri(uri: str) -> tuple[str, str]:
+    """gs://bucket/some/name -> ("bucket", "some/name")."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
+
+
 class LazyGCSResource(GCSResource):
     """dagster-gcp's GCSResource, but the client is made on first use, not at resource start.
 

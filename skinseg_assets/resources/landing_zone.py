@@ -11,7 +11,7 @@ from pydantic import Field, PrivateAttr
 
 from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
-from skinseg_assets.resources.blob_store import LazyGCSResource
+from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -31,7 +31,7 @@ class LandingZone(dg.ConfigurableResource):
         return self.uri.startswith("gs://")
 
     def _bucket_and_prefix(self) -> tuple[str, str]:
-        bucket, _, prefix = self.uri.removeprefix("gs://").partition("/")
+        bucket, prefix = split_gs_uri(self.uri)
         prefix = prefix.strip("/")
         return bucket, f"{prefix}/" if prefix else ""
 
@@ -40,8 +40,11 @@ class LandingZone(dg.ConfigurableResource):
             self._client = self.gcs.get_client()
         return self._client.bucket(self._bucket_and_prefix()[0])
 
-    def list_files(self) -> list[LandedFile]:
-        """Finished pixel files, sorted by name. Raises if the zone cannot be listed."""
+    def list_files(self, settled_only: bool = True) -> list[LandedFile]:
+        """Pixel files, sorted by name; only finished ones unless `settled_only` is False.
+
+        Raises if the zone cannot be listed.
+        """
         if self.is_gcs:
             bucket_name, prefix = self._bucket_and_prefix()
             files = [
@@ -65,7 +68,7 @@ class LandingZone(dg.ConfigurableResource):
                 if not path.is_file() or not is_pixel_file_name(name):
                     continue
                 stat = path.stat()
-                if now - stat.st_mtime < self.settle_seconds:
+                if settled_only and now - stat.st_mtime < self.settle_seconds:
                     continue  # may still be being written; a later tick takes it
                 files.append(
                     LandedFile(
@@ -78,8 +81,8 @@ class LandingZone(dg.ConfigurableResource):
         return sorted(files, key=lambda landed: landed.name)
 
     def find(self, batch: str) -> LandedFile:
-        """The landed file whose batch key is `batch`."""
-        for landed in self.list_files():
+        """The landed file whose batch key is `batch` (settled or not: its run was already requested)."""
+        for landed in self.list_files(settled_only=False):
             if landed.batch == batch:
                 return landed
         raise PixelFileError(f"{self.uri} (batch {batch})", "no landed file has this batch key any more")

@@ -135,3 +135,10 @@ def test_the_sensor_reads_a_gcs_landing_zone(instance, gcs_bucket):
     second = tick(instance, zone, cursor=first.cursor)
     assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
     assert "generation:" in second.run_requests[0].run_key
+
+
+def test_a_requested_batch_is_found_even_while_its_file_is_being_replaced(tmp_path):
+    zone = LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource(), settle_seconds=30)
+    settled(tmp_path / "landing" / "day-1.txt", age_seconds=0)  # rewritten just now
+    assert zone.list_files() == []  # the sensor waits for it to settle...
+    assert zone.find("day-1.txt").name == "day-1.txt"  # ...but a run already asked for it reads it
