@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -61,3 +64,22 @@ def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
 
 def test_the_code_location_loads_without_network_or_credentials():
     assert isinstance(defs, dg.Definitions)
+
+
+def modules_loaded_by(statement: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds after running `statement`."""
+    probe = f"import sys\n{statement}\nprint(' '.join(sorted({{name.split('.')[0] for name in sys.modules}})))"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(completed.stdout.split())
+
+
+def test_plain_pixel_functions_load_no_dagster():
+    assert "dagster" not in modules_loaded_by("import skinseg_assets.pixels.rules, skinseg_assets.pixels.split")
+
+
+def test_the_local_code_location_loads_no_google_cloud_library():
+    # Every run process loads the code location; dagster-gcp (with BigQuery, Dataproc and
+    # IPython) is imported only where a GCS client is made.
+    loaded = modules_loaded_by("import skinseg_assets; skinseg_assets.defs")
+    assert "dagster" in loaded
+    assert not loaded & {"dagster_gcp", "googleapiclient", "IPython"}
