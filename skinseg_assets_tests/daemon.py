@@ -58,8 +58,32 @@ def run_durations(instance: dg.DagsterInstance) -> list[dict]:
     return durations
 
 
-def run_daemon_until_retrained(home: Path, drop_file) -> dict:
-    """Start `dagster-daemon run` on the code location, drop a file, wait for new metrics."""
+RUNNING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def wait_until_idle(instance: dg.DagsterInstance, quiet_seconds: float, log: Path, deadline: float) -> None:
+    """Return once no run has been queued or running for `quiet_seconds`."""
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if instance.get_runs(filters=dg.RunsFilter(statuses=RUNNING)):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(1)
+    raise AssertionError(f"runs kept starting for {DEADLINE_SECONDS} s; daemon log tail:\n{log.read_text()[-4000:]}")
+
+
+def run_daemon_until_retrained(home: Path, drop_file, settle_seconds: float = 0) -> dict:
+    """Start `dagster-daemon run` on the code location, drop a file, wait for new metrics.
+
+    With `settle_seconds`, the daemon then runs on until no run is in progress for that long, and
+    the result counts how often `skin_classifier` was materialized in all (no run was redundant).
+    """
     log = home / "daemon.log"
     with log.open("w") as out:
         daemon = subprocess.Popen(
@@ -85,7 +109,11 @@ def run_daemon_until_retrained(home: Path, drop_file) -> dict:
                 log,
                 deadline,
             )
+            if settle_seconds:
+                wait_until_idle(instance, settle_seconds, log, deadline + settle_seconds)
+            classifier_records = instance.fetch_materializations(dg.AssetKey("skin_classifier"), limit=100).records
             return {
+                "skin_classifier_materializations": len(classifier_records),
                 "first_rows": first_rows,
                 "retrained_rows": retrained["Training rows"].value,
                 "new_rows": new_rows,

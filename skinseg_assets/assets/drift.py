@@ -6,7 +6,7 @@ from pydantic import Field
 
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
-from skinseg_assets.assets.training import NO_FAILING_BLOCKING_CHECK_UPSTREAM
+from skinseg_assets.assets.training import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report
 
@@ -32,7 +32,7 @@ class DriftReportConfig(dg.Config):
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
     # train_pixels) alone does not redo it.
     automation_condition=(
-        dg.AutomationCondition.eager() & NO_FAILING_BLOCKING_CHECK_UPSTREAM
+        EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM
     ).ignore(dg.AssetSelection.assets("train_pixels")),
 )
 def pixel_drift_report(

@@ -81,3 +81,29 @@ def test_the_bundled_batch_is_registered_by_the_training_job_itself(data_dir, in
     )
     assert result.success
     assert instance.get_dynamic_partitions(pixel_batches.name) == [BUNDLED_BATCH]
+
+
+def test_a_manual_training_run_alone_requests_no_retraining(trained, instance, tmp_path):
+    defs, cursor = trained
+    manual = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, run_config=sample_run_config(tmp_path / "uci-sample.txt")
+    )
+    assert manual.success
+    names = requested(dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor))
+    assert not (set(names) & DOWNSTREAM)
+
+
+def test_a_batch_validated_just_after_a_manual_training_run_is_still_trained_on(trained, instance, tmp_path):
+    # The manual run trains without the batch and both land between the same two evaluations.
+    # eager() would count the model's own update as having handled the batch (the reset wins
+    # within one interval, dagster-io/dagster#33587) and never retrain on it.
+    defs, cursor = trained
+    manual = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, run_config=sample_run_config(tmp_path / "uci-sample.txt")
+    )
+    assert manual.success
+    assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
+    after_both = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert DOWNSTREAM <= set(requested(after_both))
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_both.cursor)
+    assert not (set(requested(again)) & DOWNSTREAM), "requested once, not on every evaluation"

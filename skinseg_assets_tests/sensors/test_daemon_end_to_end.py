@@ -6,13 +6,15 @@ import pytest
 from skinseg_assets_tests.daemon import prepare_home, run_daemon_until_retrained
 from skinseg_assets_tests.helpers import write_uci_sample
 
+SENSOR_INTERVAL_SECONDS = 3
+
 
 @pytest.fixture
 def daemon_home(tmp_path, monkeypatch):
     home = tmp_path / "dagster-home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("SKINSEG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SKINSEG_SENSOR_INTERVAL_SECONDS", "3")
+    monkeypatch.setenv("SKINSEG_SENSOR_INTERVAL_SECONDS", str(SENSOR_INTERVAL_SECONDS))
     monkeypatch.delenv("SKINSEG_DEPLOYMENT", raising=False)
     prepare_home(home)
     return home
@@ -38,8 +40,10 @@ def test_a_file_landing_locally_retrains_the_model(daemon_home, tmp_path):
         partial.rename(landing / "day-1.txt")
         return rows
 
-    outcome = run_daemon_until_retrained(daemon_home, drop_file)
+    # Several sensor intervals pass during each automation run: nothing is retrained twice.
+    outcome = run_daemon_until_retrained(daemon_home, drop_file, settle_seconds=4 * SENSOR_INTERVAL_SECONDS)
     assert_retrained_with(outcome)
+    assert outcome["skin_classifier_materializations"] == 2  # the bundled batch, then with day-1.txt
 
 
 def test_a_file_landing_in_a_gcs_bucket_retrains_the_model(daemon_home, tmp_path, gcs_bucket, monkeypatch):
