@@ -4,6 +4,8 @@ Both stores expose the same small interface, so the IO manager and the assets ne
 which one they have (the deployment picks it, see `skinseg_assets.resources`).
 """
 
+import os
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +44,11 @@ class BlobStore(dg.ConfigurableResource):
         """Store `data` under `key`; returns the object's URI."""
         raise NotImplementedError
 
+    def create_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Like `write_bytes`, but only if nothing is stored under `key` yet: atomic, so of two
+        writers racing for one key exactly one wins; the other gets FileExistsError."""
+        raise NotImplementedError
+
     def read_bytes(self, key: str) -> bytes:
         raise NotImplementedError
 
@@ -76,6 +83,19 @@ class LocalBlobStore(BlobStore):
         partial = path.with_name(f".{path.name}.partial")
         partial.write_bytes(data)
         partial.replace(path)  # readers never see half a file
+        return self.uri(key)
+
+    def create_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        partial.write_bytes(data)
+        try:
+            os.link(partial, path)  # fails if the name exists: the whole file appears at once, or not at all
+        except FileExistsError:
+            raise FileExistsError(f"{self.uri(key)} already exists") from None
+        finally:
+            partial.unlink()
         return self.uri(key)
 
     def read_bytes(self, key: str) -> bytes:
@@ -116,6 +136,16 @@ class GCSBlobStore(BlobStore):
 
     def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         self._bucket().blob(self._name(key)).upload_from_string(data, content_type=content_type)
+        return self.uri(key)
+
+    def create_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            # Generation 0 means "no live object": GCS itself refuses the upload if one exists.
+            self._bucket().blob(self._name(key)).upload_from_string(data, content_type=content_type, if_generation_match=0)
+        except PreconditionFailed:
+            raise FileExistsError(f"{self.uri(key)} already exists") from None
         return self.uri(key)
 
     def read_bytes(self, key: str) -> bytes:

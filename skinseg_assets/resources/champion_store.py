@@ -177,21 +177,28 @@ class ChampionStore:
         """Store a new version (model, then manifest) and point `current.json` at it.
 
         `fields` are the remaining `ChampionManifest` fields (estimator, test_metrics, ...).
-        The number is the highest existing one plus one: two promotions running at the same
-        moment against one store could pick the same number, so promotions must not overlap.
+        The number is the next free one: the model file is created only if its name is not taken
+        (atomically, in a folder and in GCS alike), so two promotions at the same moment get two
+        numbers. The pointer then names whichever of them finished last.
         """
         existing = self.versions()
         version = (existing[-1] if existing else 0) + 1
-        prefix = f"{CHAMPIONS}/{version_name(version)}"
+        promoted_at = fields.pop("promoted_at", None) or utc_now()
+        while True:
+            prefix = f"{CHAMPIONS}/{version_name(version)}"
+            try:
+                self.blob_store.create_bytes(f"{prefix}/model.skops", model_bytes)
+                break
+            except FileExistsError:
+                version += 1  # claimed by another promotion whose manifest is not written yet
         manifest = ChampionManifest(
             version=version,
             model_key=f"{prefix}/model.skops",
             sha256=sha256_of(model_bytes),
             size_bytes=len(model_bytes),
-            promoted_at=fields.pop("promoted_at", None) or utc_now(),
+            promoted_at=promoted_at,
             **fields,
         )
-        self.blob_store.write_bytes(manifest.model_key, model_bytes)
         self.blob_store.write_bytes(f"{prefix}/manifest.json", manifest.to_json(), content_type="application/json")
         self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
         return manifest

@@ -35,3 +35,27 @@ def test_unsafe_keys_are_refused(key, tmp_path):
 def test_gcs_uri_names_bucket_and_prefix(gcs_bucket):
     store = GCSBlobStore(gcs=LazyGCSResource(), bucket=gcs_bucket, prefix="skinseg")
     assert store.uri("skin_classifier.skops") == f"gs://{gcs_bucket}/skinseg/skin_classifier.skops"
+
+
+def test_create_refuses_an_existing_key_and_keeps_its_content(blob_store):
+    blob_store.create_bytes("claims/v0001", b"first")
+    with pytest.raises(FileExistsError, match="claims/v0001 already exists"):
+        blob_store.create_bytes("claims/v0001", b"second")
+    assert blob_store.read_bytes("claims/v0001") == b"first"
+    assert blob_store.list_keys("claims/") == ["claims/v0001"]  # no partial file left behind
+
+
+def test_of_writers_racing_for_one_key_exactly_one_wins(blob_store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def claim(writer: int) -> bool:
+        try:
+            blob_store.create_bytes("claims/race", str(writer).encode())
+            return True
+        except FileExistsError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(pool.map(claim, range(8)))
+    assert won.count(True) == 1
+    assert blob_store.read_bytes("claims/race") == str(won.index(True)).encode()

@@ -42,6 +42,23 @@ def test_versions_are_numbered_and_the_pointer_follows(store, models):
     assert (loaded.predict([[74, 85, 123]]) == models[0].predict([[74, 85, 123]])).all()
 
 
+def test_promotions_at_the_same_moment_get_different_versions(store, models):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Every promoter first sees no version at all, as if all had listed before any wrote.
+    listed = store.versions
+    store.versions = lambda: []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        manifests = list(pool.map(lambda model: publish(store, model), [models[0], models[1]] * 2))
+    store.versions = listed
+    assert sorted(manifest.version for manifest in manifests) == [1, 2, 3, 4]
+    assert store.versions() == [1, 2, 3, 4]
+    for manifest in manifests:  # each number holds the model its manifest describes
+        assert store.manifest(manifest.version) == manifest
+        assert store.model_bytes(manifest)
+    assert store.pointer().version in {1, 2, 3, 4}
+
+
 def test_a_changed_model_file_is_refused(store, models):
     champion = publish(store, models[0])
     store.blob_store.write_bytes(champion.model_key, store.blob_store.read_bytes(champion.model_key) + b"\0")
