@@ -106,23 +106,26 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         raise PixelFileError(source, f"is not UTF-8 text (byte {error.start})") from None
     # Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
     # U+2028 and the like inside a field, shifting every later line number.
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Trailing blank (or whitespace-only) lines are not rows: cut after the last line with content.
+    last_content = len(text.rstrip())
+    if last_content == 0:
         raise PixelFileError(source, "is empty: no pixel rows")
+    end_of_last_line = text.find("\n", last_content)
+    text = text if end_of_last_line < 0 else text[:end_of_last_line]
 
-    delimiter = _sniff_delimiter(source, lines[0])
+    first_line, _, rest = text.partition("\n")
+    delimiter = _sniff_delimiter(source, first_line)
     header = None
-    first_fields = lines[0].split(delimiter)
     first_row = 1
-    if _is_header(first_fields):
-        header = lines[0]
+    if _is_header(first_line.split(delimiter)):
+        header = first_line
         first_row = 2
-        if len(lines) == 1:
+        if "\n" not in text:
             raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")
+        text = rest
     expected = len(PIXEL_FIELDS)
-    shape_fields = lines[first_row - 1].split(delimiter)
+    shape_fields = text.partition("\n")[0].split(delimiter)
     if len(shape_fields) != expected:
         which = "a column is missing" if len(shape_fields) < expected else "there is an extra column"
         raise PixelFileError(
@@ -131,17 +134,11 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             f"(B, G, R, label): {which}",
         )
 
-    body = lines[first_row - 1 :]
-    delimiters = np.fromiter((line.count(delimiter) for line in body), dtype=np.int64, count=len(body))
-    if (delimiters == expected - 1).all():
-        # Every line has four fields (the usual case): one split of the whole body, no list per
-        # row (a quarter of a million small lists cost more in garbage collection than in splitting).
-        fields = delimiter.join(body).split(delimiter)
-        frame = pd.DataFrame(np.array(fields, dtype=object).reshape(-1, expected), columns=list(PIXEL_FIELDS))
-        frame["extra_fields"] = None
-    else:
-        # A fifth field is kept even when empty (a trailing delimiter), so the rules see it.
-        rows = (line.split(delimiter) for line in body)
+    frame = _read_regular_lines(text, delimiter)
+    if frame is None:
+        # Some line has more or fewer fields: split line by line. A fifth field is kept even
+        # when empty (a trailing delimiter), so the rules see it.
+        rows = (line.split(delimiter) for line in text.split("\n"))
         padded = [
             row[:expected]
             + [None] * (expected - len(row))
@@ -149,8 +146,38 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             for row in rows
         ]
         frame = pd.DataFrame(padded, columns=[*PIXEL_FIELDS, "extra_fields"], dtype=object)
-    frame.insert(0, "line_number", np.arange(first_row, first_row + len(body), dtype=np.int64))
+    frame.insert(0, "line_number", np.arange(first_row, first_row + len(frame), dtype=np.int64))
     return ParsedPixelFile(raw=frame, delimiter=ACCEPTED_DELIMITERS[delimiter], header=header)
+
+
+def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
+    """The four text fields of every line, if every line has exactly four (None otherwise).
+
+    The usual case, read by Arrow's CSV reader (quoting off, nothing trimmed or turned into null):
+    a field stays the text it was, and each distinct text is one Python string shared by all its
+    rows, so a file of millions of rows takes tens of megabytes, not gigabytes.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    data = text.encode()  # a delimiter or line feed byte never occurs inside a multi-byte character
+    codes = np.frombuffer(data, dtype=np.uint8)
+    line_ends = np.append(np.flatnonzero(codes == ord("\n")), len(codes))
+    delimiter_positions = np.flatnonzero(codes == ord(delimiter))
+    per_line = np.diff(np.searchsorted(delimiter_positions, line_ends), prepend=0)
+    if not (per_line == len(PIXEL_FIELDS) - 1).all():
+        return None
+    table = pa_csv.read_csv(
+        pa.BufferReader(data),
+        read_options=pa_csv.ReadOptions(column_names=list(PIXEL_FIELDS)),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(PIXEL_FIELDS, pa.string()), strings_can_be_null=False
+        ),
+    )
+    frame = table.to_pandas(deduplicate_objects=True)
+    frame["extra_fields"] = None
+    return frame
 
 
 PARQUET_LABEL_NAMES = ("label", "class", "skin", "y", "is_skin")
