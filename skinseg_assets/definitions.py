@@ -4,7 +4,7 @@ import dagster as dg
 
 from skinseg_assets.assets import drift, ingestion, serving, training
 from skinseg_assets.checks import asset_checks
-from skinseg_assets.jobs import ingest_batch_job, rollback_champion_job, serving_job, training_job
+from skinseg_assets.jobs import EXECUTOR, ingest_batch_job, rollback_champion_job, serving_job, training_job
 from skinseg_assets.resources import build_resources
 from skinseg_assets.sensors import automation_sensor, landing_zone_sensor
 
@@ -17,6 +17,9 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
         jobs=[training_job, ingest_batch_job, serving_job, rollback_champion_job],
         sensors=[landing_zone_sensor, automation_sensor],
         resources=build_resources(deployment),
+        # Also for runs without a named job: what the automation sensor launches and what the UI
+        # materializes (see jobs.EXECUTOR for why one process).
+        executor=EXECUTOR,
     )
 
 

@@ -24,6 +24,13 @@ def test_every_job_resolves():
     assert defs.resolve_job_def("training_job").description
 
 
+def test_every_run_executes_in_one_process():
+    # Including the runs the automation sensor launches (the implicit asset job): a process per
+    # step costs about two seconds each here.
+    jobs = [defs.resolve_implicit_global_asset_job_def(), *defs.resolve_all_job_defs()]
+    assert {job.executor_def.name for job in jobs} == {dg.in_process_executor.name}
+
+
 def test_training_job_covers_raw_to_metrics():
     job = defs.resolve_job_def("training_job")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
