@@ -167,14 +167,17 @@ def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
     per_line = np.diff(np.searchsorted(delimiter_positions, line_ends), prepend=0)
     if not (per_line == len(PIXEL_FIELDS) - 1).all():
         return None
-    table = pa_csv.read_csv(
-        pa.BufferReader(data),
-        read_options=pa_csv.ReadOptions(column_names=list(PIXEL_FIELDS)),
-        parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(PIXEL_FIELDS, pa.string()), strings_can_be_null=False
-        ),
-    )
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=pa_csv.ReadOptions(column_names=list(PIXEL_FIELDS)),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(PIXEL_FIELDS, pa.string()), strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid:  # e.g. a line longer than Arrow's block: the line-by-line split takes it
+        return None
     frame = table.to_pandas(deduplicate_objects=True)
     frame["extra_fields"] = None
     return frame

@@ -271,6 +271,15 @@ def test_fields_past_the_fourth_are_kept_in_extra_fields(line, extra):
     assert outcome.rejected["rules"].tolist() == ["wrong_field_count"]
 
 
+def test_a_field_of_megabytes_is_kept_whole_for_the_rules():
+    giant = "x" * 3_000_000  # longer than the block Arrow's CSV reader takes at a time
+    parsed = parse(pixel_bytes([*tab_lines(), f"7\t{giant}\t9\t1"]))
+    assert text_fields(parsed.raw)[-1] == ("7", giant, "9", "1")
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.rejected["rules"].tolist() == ["not_an_integer"]
+    assert len(outcome.validated) == len(tab_lines())
+
+
 def test_trailing_blank_lines_are_not_rows_but_inner_blank_lines_are():
     parsed = parse(pixel_bytes([tab_lines()[0], "", tab_lines()[1], "", "  ", ""]))
     assert parsed.raw["line_number"].tolist() == [1, 2, 3]
