@@ -56,24 +56,29 @@ def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: Lazy
     return landing_zone.read(landing_zone.find(batch))
 
 
-def batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
-    """The content sha256 of every batch's latest raw materialization."""
-    latest: dict[str, str] = {}
+def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The content sha256 of each batch whose latest raw materialization was not itself a duplicate."""
+    latest: dict[str, str | None] = {}
     records = instance.fetch_materializations(dg.AssetKey("raw_skin_pixels"), limit=10_000, ascending=False).records
     for record in records:
         materialization = record.asset_materialization
         if materialization is None or materialization.partition in latest:
             continue
-        sha256 = materialization.metadata.get("sha256")
-        if sha256 is not None:
-            latest[materialization.partition] = sha256.value
-    return latest
+        metadata = materialization.metadata
+        duplicate = "Duplicate of" in metadata and metadata["Duplicate of"].value != "none"
+        sha256 = metadata.get("sha256")
+        latest[materialization.partition] = None if duplicate or sha256 is None else sha256.value
+    return {batch: sha256 for batch, sha256 in latest.items() if sha256 is not None}
 
 
 def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str | None:
-    """Another existing batch with exactly this content, if any."""
+    """An existing original batch with exactly this content, if any.
+
+    Batches already counted as duplicates are not originals: re-ingesting the first batch after its
+    copy must keep the first batch's rows, not quarantine both.
+    """
     existing = set(instance.get_dynamic_partitions(pixel_batches.name))
-    for other, other_sha256 in sorted(batch_sha256s(instance).items()):
+    for other, other_sha256 in sorted(original_batch_sha256s(instance).items()):
         if other != batch and other in existing and other_sha256 == sha256:
             return other
     return None

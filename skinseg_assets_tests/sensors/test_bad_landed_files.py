@@ -113,6 +113,19 @@ def test_a_file_with_the_content_of_an_earlier_batch_is_a_duplicate_not_counted_
     assert "the file has the same content as batch day-1.txt" in rejected.loc[0, "reasons"]
 
 
+def test_the_first_batch_ingested_again_after_its_duplicate_keeps_its_rows(landing, instance):
+    land(landing, "day-1.txt", GOOD.encode())
+    defs = build_definitions()
+    assert ingest_landed(instance, defs)["day-1.txt"].success
+    land(landing, "day-1-again.txt", GOOD.encode())
+    assert ingest_landed(instance, defs)["day-1-again.txt"].success
+    again = defs.resolve_job_def("ingest_batch_job").execute_in_process(instance=instance, partition_key="day-1.txt")
+    raw = again.asset_materializations_for_node("raw_skin_pixels")[0].metadata
+    assert raw["Duplicate of"].value == "none"  # the copy is the duplicate, not the original
+    assert rows_kept(defs, instance, "day-1.txt")[0] == 3
+    assert rows_kept(defs, instance, "day-1-again.txt")[0] == 0
+
+
 def test_a_ten_times_larger_file_is_ingested_whole(landing, instance):
     uci = read_bundled_uci().content
     land(landing, "uci-times-ten.txt", uci * 10)
