@@ -1,7 +1,6 @@
 """Ingestion assets, one partition per landed batch: pixels as read, then usable vs. rejected."""
 
 import warnings
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -14,8 +13,8 @@ from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, read_bundled_uci
-from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
-from skinseg_assets.resources.landing_zone import LandingZone
+from skinseg_assets.resources.blob_store import LazyGCSResource
+from skinseg_assets.resources.landing_zone import LandingZone, read_pixel_source
 
 INGESTION = "ingestion"
 # DuckDB keeps every batch in one table; this column says which rows are which partition.
@@ -29,23 +28,6 @@ class PixelSourceConfig(dg.Config):
         "instead of its landed file. Empty: the landed file, or the bundled UCI file for the "
         f"batch '{BUNDLED_BATCH}'.",
     )
-
-
-def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
-    """The bytes of a pixel file named by a local path or a gs:// URI."""
-    if source_uri.startswith("gs://"):
-        from google.api_core.exceptions import NotFound
-
-        bucket, name = split_gs_uri(source_uri)
-        try:
-            content = gcs.get_client().bucket(bucket).blob(name).download_as_bytes()
-        except NotFound:
-            raise PixelFileError(source_uri, "does not exist") from None
-        return PixelFile(source=source_uri, content=content)
-    path = Path(source_uri).expanduser()
-    if not path.is_file():
-        raise PixelFileError(source_uri, "does not exist or is not a file")
-    return PixelFile(source=str(path.resolve()), content=path.read_bytes())
 
 
 def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: LazyGCSResource) -> PixelFile:

@@ -29,12 +29,15 @@ class LazyGCSResource(dg.ConfigurableResource):
     """
 
     project: str | None = Field(default=None, description="Google Cloud project of the client")
+    _client = PrivateAttr(default=None)
 
     def get_client(self):
-        """A google.cloud.storage.Client (honours STORAGE_EMULATOR_HOST)."""
-        from dagster_gcp import GCSResource
+        """The google.cloud.storage.Client (honours STORAGE_EMULATOR_HOST), made once."""
+        if self._client is None:
+            from dagster_gcp import GCSResource
 
-        return GCSResource(project=self.project).get_client()
+            self._client = GCSResource(project=self.project).get_client()
+        return self._client
 
 
 class BlobStore(dg.ConfigurableResource):
@@ -69,6 +72,11 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _partial_path(path: Path) -> Path:
+    """A hidden name to write `path`'s bytes under first, its own for each writer."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+
+
 class LocalBlobStore(BlobStore):
     """Blobs as files under a local folder."""
 
@@ -80,7 +88,7 @@ class LocalBlobStore(BlobStore):
     def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
+        partial = _partial_path(path)
         partial.write_bytes(data)
         partial.replace(path)  # readers never see half a file
         return self.uri(key)
@@ -88,7 +96,7 @@ class LocalBlobStore(BlobStore):
     def create_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        partial = _partial_path(path)
         partial.write_bytes(data)
         try:
             os.link(partial, path)  # fails if the name exists: the whole file appears at once, or not at all
@@ -124,12 +132,9 @@ class GCSBlobStore(BlobStore):
     gcs: dg.ResourceDependency[LazyGCSResource]
     bucket: str = Field(description="Bucket that holds the blobs")
     prefix: str = Field(default="skinseg", description="Object name prefix inside the bucket")
-    _client = PrivateAttr(default=None)
 
     def _bucket(self):
-        if self._client is None:
-            self._client = self.gcs.get_client()
-        return self._client.bucket(self.bucket)
+        return self.gcs.get_client().bucket(self.bucket)
 
     def _name(self, key: str) -> str:
         return f"{self.prefix.strip('/')}/{_check_key(key)}" if self.prefix.strip("/") else _check_key(key)

@@ -79,8 +79,12 @@ class JsonRecord:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes):
-        return cls(**json.loads(data))
+    def from_json(cls, data: bytes, uri: str):
+        """The record stored at `uri`; a file that is not one is refused, naming it."""
+        try:
+            return cls(**json.loads(data))
+        except (ValueError, TypeError) as error:  # not JSON, or not this record's fields
+            raise UntrustedModelError(f"{uri} is not a readable {cls.__name__} ({error}); not used") from None
 
 
 @dataclass(frozen=True)
@@ -151,14 +155,14 @@ class ChampionStore:
     def pointer(self) -> ChampionPointer | None:
         if not self.blob_store.exists(CURRENT_KEY):
             return None
-        return ChampionPointer.from_json(self.blob_store.read_bytes(CURRENT_KEY))
+        return ChampionPointer.from_json(self.blob_store.read_bytes(CURRENT_KEY), self.blob_store.uri(CURRENT_KEY))
 
     def manifest(self, version: int) -> ChampionManifest:
         key = f"{CHAMPIONS}/{version_name(version)}/manifest.json"
         if not self.blob_store.exists(key):
             known = ", ".join(version_name(v) for v in self.versions()) or "none"
             raise ChampionNotFoundError(f"champion version {version_name(version)} does not exist (versions: {known})")
-        return ChampionManifest.from_json(self.blob_store.read_bytes(key))
+        return ChampionManifest.from_json(self.blob_store.read_bytes(key), self.blob_store.uri(key))
 
     def current(self) -> ChampionManifest | None:
         """The serving version's manifest (None before the first promotion)."""
@@ -261,7 +265,9 @@ class ChampionStore:
 
     def lut_manifest(self, champion: ChampionManifest) -> LutManifest | None:
         key = self.lut_manifest_key(champion)
-        return LutManifest.from_json(self.blob_store.read_bytes(key)) if self.blob_store.exists(key) else None
+        if not self.blob_store.exists(key):
+            return None
+        return LutManifest.from_json(self.blob_store.read_bytes(key), self.blob_store.uri(key))
 
     def load_lut(self, champion: ChampionManifest, packed: bool = False) -> np.ndarray | None:
         """The champion's table, bool or packed bits (None if not compiled yet); refused if it does not match."""

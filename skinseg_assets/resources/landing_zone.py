@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
@@ -24,7 +24,6 @@ class LandingZone(dg.ConfigurableResource):
         ge=0.0,
         description="A local file is taken only once it has not changed for this long (still being written otherwise)",
     )
-    _client = PrivateAttr(default=None)
 
     @property
     def is_gcs(self) -> bool:
@@ -36,9 +35,7 @@ class LandingZone(dg.ConfigurableResource):
         return bucket, f"{prefix}/" if prefix else ""
 
     def _bucket(self):
-        if self._client is None:
-            self._client = self.gcs.get_client()
-        return self._client.bucket(self._bucket_and_prefix()[0])
+        return self.gcs.get_client().bucket(self._bucket_and_prefix()[0])
 
     def list_files(self, settled_only: bool = True) -> list[LandedFile]:
         """Pixel files, sorted by name; only finished ones unless `settled_only` is False.
@@ -88,9 +85,21 @@ class LandingZone(dg.ConfigurableResource):
         raise PixelFileError(f"{self.uri} (batch {batch})", "no landed file has this batch key any more")
 
     def read(self, landed: LandedFile) -> PixelFile:
-        if self.is_gcs:
-            _, prefix = self._bucket_and_prefix()
-            content = self._bucket().blob(prefix + landed.name).download_as_bytes()
-        else:
-            content = Path(landed.uri).read_bytes()
-        return PixelFile(source=landed.uri, content=content)
+        return read_pixel_source(landed.uri, self.gcs)
+
+
+def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
+    """The bytes of a pixel file named by a local path or a gs:// URI."""
+    if source_uri.startswith("gs://"):
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split_gs_uri(source_uri)
+        try:
+            content = gcs.get_client().bucket(bucket).blob(name).download_as_bytes()
+        except NotFound:
+            raise PixelFileError(source_uri, "does not exist") from None
+        return PixelFile(source=source_uri, content=content)
+    path = Path(source_uri).expanduser()
+    if not path.is_file():
+        raise PixelFileError(source_uri, "does not exist or is not a file")
+    return PixelFile(source=str(path.resolve()), content=path.read_bytes())

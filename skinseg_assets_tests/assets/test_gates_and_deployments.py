@@ -2,7 +2,6 @@
 
 import hashlib
 
-import dagster as dg
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -25,16 +24,25 @@ def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
     assert evaluation.metadata["F1"].value < 1.0
 
 
-@pytest.mark.parametrize("estimator", ["random_forest", "extra_trees", "k_nearest_neighbors"])
-def test_the_estimator_comes_from_config(estimator, uci_sample, data_dir, instance):
+@pytest.mark.parametrize(
+    "estimator, settings, model_class",
+    [
+        ("random_forest", {"n_estimators": 20}, "RandomForestClassifier"),
+        ("extra_trees", {"n_estimators": 20}, "ExtraTreesClassifier"),
+        ("k_nearest_neighbors", {"n_neighbors": 7}, "KNeighborsClassifier"),
+    ],
+)
+def test_the_estimator_comes_from_config(estimator, settings, model_class, uci_sample, data_dir, instance):
     run_config = sample_run_config(uci_sample)
-    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator, "n_estimators": 20}}
+    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator, **settings}}
     defs, result = run_training_job(instance, run_config)
+    assert result.success
     card = result.asset_materializations_for_node("skin_classifier")[0].metadata
     model = defs.load_asset_value("skin_classifier", instance=instance)
-    assert card["Estimator"].value == type(model).__name__
-    assert card["Parameters"].value.get("n_estimators", 20) == 20
-    assert result.success
+    assert type(model).__name__ == card["Estimator"].value == model_class
+    for name, value in settings.items():
+        assert card["Parameters"].value[name] == value
+        assert model.get_params()[name] == value
 
 
 def test_an_unknown_estimator_is_refused_by_name(uci_sample, data_dir, instance):

@@ -59,6 +59,17 @@ def test_promotions_at_the_same_moment_get_different_versions(store, models):
     assert store.pointer().version in {1, 2, 3, 4}
 
 
+@pytest.mark.parametrize("damage", [b"{not json", b'{"version": 1}', b"[]"], ids=["not-json", "fields-missing", "not-an-object"])
+def test_a_damaged_manifest_or_pointer_is_refused_naming_the_file(store, models, damage):
+    publish(store, models[0])
+    store.blob_store.write_bytes("champions/v0001/manifest.json", damage)
+    with pytest.raises(UntrustedModelError, match=r"champions/v0001/manifest\.json is not a readable ChampionManifest"):
+        store.current()
+    store.blob_store.write_bytes("champions/current.json", damage)
+    with pytest.raises(UntrustedModelError, match=r"champions/current\.json is not a readable ChampionPointer"):
+        store.pointer()
+
+
 def test_a_changed_model_file_is_refused(store, models):
     champion = publish(store, models[0])
     store.blob_store.write_bytes(champion.model_key, store.blob_store.read_bytes(champion.model_key) + b"\0")
