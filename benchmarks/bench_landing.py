@@ -47,7 +47,9 @@ def main() -> None:
     outcome = run_daemon_until_retrained(home, drop_file)
     runs = outcome["run_seconds"]
     ingest = next(run["seconds"] for run in runs if run["job"] == "ingest_batch_job" and run["partition"] == "day-1.txt")
-    retrain = [run["seconds"] for run in runs if "model_metrics" in run["assets"]][-1]
+    retrain_run = [run for run in runs if "model_metrics" in run["assets"]][-1]
+    retrain = retrain_run["seconds"]
+    same_run = {"skin_color_lut", "segmented_sample_images"} <= retrain_run["assets"]
     body = f"""## From a landed file to new metrics (real daemon)
 
 `benchmarks/bench_landing.py --interval {args.interval}`, {now()}; {describe_machine()}.
@@ -62,12 +64,11 @@ the clock stops when `model_metrics` reports training rows that include it
 | landing → new `model_metrics` | **{outcome['seconds_to_new_metrics']:.1f}** |
 | sensor interval (also the automation sensor's) | {args.interval} |
 | the batch's `ingest_batch_job` run | {ingest:.1f} |
-| the automation run that retrained, whole (split → champion, then lookup table and photos) | {retrain:.1f} |
+| the automation run that retrained, whole ({", ".join(sorted(retrain_run["assets"]))}) | {retrain:.1f} |
 
 The path is: the sensor's next tick (≤ 1 interval) → `ingest_batch_job` → the automation
 sensor's next tick after it (≤ 1 interval) → one automation run that retrains, evaluates and
-promotes, then compiles the champion's lookup table and segments the photos in the same run
-(`model_metrics` is written before the table). Each run is a new process that loads the code
+promotes{", then compiles the champion's lookup table and segments the photos in the same run (`model_metrics` is written before the table)" if same_run else "; the lookup table and photos follow in a later run"}. Each run is a new process that loads the code
 location first; what the two runs do not account for is that start-up and the automation
 sensor's evaluation.
 """

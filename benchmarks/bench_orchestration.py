@@ -130,8 +130,8 @@ for the interpreter's start and exit. (b) {before_run:.2f} s before the run star
 instance, importing and building the code location, planning); {in_run:.2f} s in the run: the same
 work, plus importing skops (which (a) counts in its imports), each step's events in the instance's
 SQLite, and each asset stored and loaded again by its IO manager; {after_run:.2f} s from the run's
-end to the process's exit, most of it Python's final garbage collections, which walk the objects
-of every loaded module (Dagster's, SQLAlchemy's and Alembic's on top of (a)'s). (c) is Dagster's
+end to the process's exit (in a py-spy profile taken while writing this benchmark, most of it was
+Python's final garbage collections over the objects of every loaded module). (c) is Dagster's
 own floor on this machine: the CLI, the instance and one run, with nothing to do.
 
 Import structure: (a) imports only the plain functions (`skinseg_assets.defs` is built on first

@@ -1,10 +1,21 @@
 """Helpers shared by the tests: run skinseg's real jobs in-process against the test settings."""
 
+import re
 from pathlib import Path
 
 import dagster as dg
 
 from skinseg_assets.definitions import build_definitions
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_command(marker: str) -> str:
+    """The README's bash block after `<!-- marker -->` (`run-command` or `test-command`)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert match, f"README.md has no bash block after <!-- {marker} -->"
+    return match.group(1).strip()
 
 
 def run_training_job(

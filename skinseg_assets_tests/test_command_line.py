@@ -11,15 +11,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from skinseg_assets_tests.helpers import readme_command
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-
-
-def readme_command(marker: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", readme, re.S)
-    assert match, f"README.md has no bash block after <!-- {marker} -->"
-    return match.group(1).strip()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +45,7 @@ def test_job_execute_succeeds_with_every_check(job_run):
     output = job_run["output"]
     assert 'RUN_SUCCESS - Finished execution of run for "training_job"' in output
     for check in ("validated_pixels_schema", "colours_disjoint", "f1_above_floor"):
-        assert f"Asset check '{check}'" in output and "passed" in output
+        assert re.search(rf"Asset check '{check}' on '\w+' passed", output), check
     assert (job_run["workdir"] / ".dagster_home" / "history" / "runs.db").exists()  # the local SQLite instance
 
 

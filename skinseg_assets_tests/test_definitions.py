@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -18,10 +19,10 @@ CORE_ASSETS = {
 }
 
 
-def test_every_job_resolves():
-    for job in defs.resolve_all_job_defs():
-        assert job.name
-    assert defs.resolve_job_def("training_job").description
+def test_every_job_resolves_and_says_what_it_does():
+    jobs = {job.name: job for job in defs.resolve_all_job_defs() if job.name != "__ASSET_JOB"}
+    assert set(jobs) == {"training_job", "ingest_batch_job", "serving_job", "rollback_champion_job"}
+    assert all(job.description for job in jobs.values())
 
 
 def test_every_run_executes_in_one_process():
@@ -69,15 +70,23 @@ def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
     assert settings.data_dir().name == "data"
 
 
-def test_the_code_location_loads_without_network_or_credentials():
-    assert isinstance(defs, dg.Definitions)
-
-
-def modules_loaded_by(statement: str) -> set[str]:
+def modules_loaded_by(statement: str, env: dict | None = None) -> set[str]:
     """The top-level packages a fresh interpreter holds after running `statement`."""
     probe = f"import sys\n{statement}\nprint(' '.join(sorted({{name.split('.')[0] for name in sys.modules}})))"
-    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert completed.returncode == 0, completed.stderr[-3000:]
     return set(completed.stdout.split())
+
+
+def test_the_code_location_loads_without_network_or_credentials():
+    offline = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GOOGLE_", "STORAGE_EMULATOR", "SKINSEG_GCS", "SKINSEG_GCP"))
+    }
+    # Any connection attempt through HTTP(S) goes to a closed port and fails.
+    offline.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", SKINSEG_DEPLOYMENT="local")
+    assert "skinseg_assets" in modules_loaded_by("import skinseg_assets; skinseg_assets.defs.resolve_all_job_defs()", offline)
 
 
 def test_plain_pixel_functions_load_no_dagster():

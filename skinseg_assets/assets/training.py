@@ -7,10 +7,16 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
-from skinseg_assets.pixels.metrics import evaluate_classifier, metrics_row
-from skinseg_assets.pixels.model import ESTIMATORS, build_estimator, fit_classifier
+from skinseg_assets.pixels.metrics import MIN_F1, evaluate_classifier, metrics_row
+from skinseg_assets.pixels.model import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_HYPERPARAMETERS,
+    ESTIMATORS,
+    build_estimator,
+    fit_classifier,
+)
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
-from skinseg_assets.pixels.split import class_balance, split_by_colour
+from skinseg_assets.pixels.split import TEST_FRACTION, class_balance, split_by_colour
 
 TRAINING = "training"
 
@@ -53,7 +59,7 @@ SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Rec
 
 
 class ColourSplitConfig(dg.Config):
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0, description="Share of colours held out for testing")
+    test_fraction: float = Field(default=TEST_FRACTION, gt=0.0, lt=1.0, description="Share of colours held out for testing")
 
 
 @dg.multi_asset(
@@ -112,15 +118,15 @@ class SkinClassifierConfig(dg.Config):
     """Which scikit-learn estimator to train, and its hyperparameters."""
 
     estimator: str = Field(
-        default="hist_gradient_boosting", description=f"One of: {', '.join(ESTIMATORS)}"
+        default=DEFAULT_ESTIMATOR, description=f"One of: {', '.join(ESTIMATORS)}"
     )
-    max_iter: int = Field(default=300, ge=1, description="hist_gradient_boosting: boosting rounds")
-    learning_rate: float = Field(default=0.2, gt=0.0, description="hist_gradient_boosting: shrinkage")
-    max_leaf_nodes: int = Field(default=63, ge=2, description="hist_gradient_boosting: leaves per tree")
+    max_iter: int = Field(default=DEFAULT_HYPERPARAMETERS["max_iter"], ge=1, description="hist_gradient_boosting: boosting rounds")
+    learning_rate: float = Field(default=DEFAULT_HYPERPARAMETERS["learning_rate"], gt=0.0, description="hist_gradient_boosting: shrinkage")
+    max_leaf_nodes: int = Field(default=DEFAULT_HYPERPARAMETERS["max_leaf_nodes"], ge=2, description="hist_gradient_boosting: leaves per tree")
     n_estimators: int = Field(default=100, ge=1, description="random_forest, extra_trees: number of trees")
     max_depth: int | None = Field(default=None, ge=1, description="random_forest, extra_trees: tree depth limit")
     n_neighbors: int = Field(default=5, ge=1, description="k_nearest_neighbors: neighbours that vote")
-    random_state: int = Field(default=0, description="Seed, so that a retrain on the same data gives the same model")
+    random_state: int = Field(default=DEFAULT_HYPERPARAMETERS["random_state"], description="Seed, so that a retrain on the same data gives the same model")
 
     def hyperparameters(self) -> dict:
         if self.estimator == "hist_gradient_boosting":
@@ -177,7 +183,7 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
 
 
 class ModelMetricsConfig(dg.Config):
-    min_f1: float = Field(default=0.997, ge=0.0, le=1.0, description="Lowest F1 on test_pixels a model may have")
+    min_f1: float = Field(default=MIN_F1, ge=0.0, le=1.0, description="Lowest F1 on test_pixels a model may have")
 
 
 @dg.asset(

@@ -11,6 +11,7 @@ from sklearn.base import ClassifierMixin
 
 from skinseg_assets.pixels.model import skin_probability
 
+MIN_F1 = 0.997  # the lowest F1 on colour-disjoint test pixels a model may have, unless configured otherwise
 
 @dataclass(frozen=True)
 class ClassifierMetrics:

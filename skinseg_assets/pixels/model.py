@@ -10,6 +10,9 @@ from sklearn.base import ClassifierMixin
 
 FEATURES = ["B", "G", "R"]
 ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_nearest_neighbors")
+# The default model: the job's config defaults and the benchmark's plain pipeline both read these.
+DEFAULT_ESTIMATOR = "hist_gradient_boosting"
+DEFAULT_HYPERPARAMETERS = {"max_iter": 300, "learning_rate": 0.2, "max_leaf_nodes": 63, "random_state": 0}
 
 
 def build_estimator(estimator: str, **hyperparameters: Any) -> ClassifierMixin:

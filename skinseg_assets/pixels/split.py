@@ -11,6 +11,8 @@ import pandas as pd
 
 SPLIT_BUCKETS = 10_000
 
+TEST_FRACTION = 0.2  # share of colours held out for testing, unless configured otherwise
+
 
 class SplitError(ValueError):
     """The data cannot be split honestly (for example, a class missing on one side)."""
@@ -57,7 +59,7 @@ def colour_overlap(first: pd.DataFrame, second: pd.DataFrame) -> int:
     return len(np.intersect1d(colour_key(first), colour_key(second)))
 
 
-def split_by_colour(pixels: pd.DataFrame, test_fraction: float = 0.2) -> ColourSplit:
+def split_by_colour(pixels: pd.DataFrame, test_fraction: float = TEST_FRACTION) -> ColourSplit:
     """Split validated pixels into train and test sides by colour; both must hold both classes."""
     if pixels.empty:
         raise SplitError("there are no validated pixels to split yet")

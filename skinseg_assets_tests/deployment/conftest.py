@@ -47,7 +47,8 @@ def skip_or_fail(reason: str) -> None:
 @pytest.fixture(scope="package")
 def postgres_database() -> Iterator[str]:
     """A uniquely named, empty database on the local Postgres server; dropped at the end."""
-    psycopg2 = pytest.importorskip("psycopg2")
+    import psycopg2  # the test extra installs it
+
     try:
         admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5)
     except psycopg2.OperationalError as error:

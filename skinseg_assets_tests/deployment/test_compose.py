@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from skinseg_assets_tests.helpers import readme_command
 from skinseg_assets_tests.deployment.topology import REPO_ROOT, copy_stream_to_file, free_port, port_open
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -282,8 +283,7 @@ def dockerfile_run_commands() -> list[str]:
 
 def readme_install() -> tuple[str, list[str]]:
     """The README's run command's venv folder and what its pip installs."""
-    readme = (REPO_ROOT / "README.md").read_text()
-    command = re.search(r"<!-- run-command -->\s*```bash\n(.+?)\n```", readme, re.S).group(1)
+    command = readme_command("run-command")
     venv = re.search(r"python3 -m venv (\S+)", command).group(1)
     targets = re.search(rf"{re.escape(venv)}/bin/pip install ([^&]+)", command).group(1).split()
     return venv, [target for target in targets if not target.startswith("-")]

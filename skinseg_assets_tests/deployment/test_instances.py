@@ -16,16 +16,10 @@ import dagster as dg
 import pytest
 import yaml
 
+from skinseg_assets_tests.helpers import readme_command
 from skinseg_assets_tests.deployment.topology import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, VENV_BIN
 
 POSTGRES_SETTINGS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
-
-
-def readme_run_command() -> str:
-    readme = (REPO_ROOT / "README.md").read_text()
-    match = re.search(r"<!-- run-command -->\s*```bash\n(.+?)\n```", readme, re.S)
-    assert match, "README.md has no bash block after <!-- run-command -->"
-    return match.group(1).strip()
 
 
 def cli_environment(**settings: str) -> dict[str, str]:
@@ -35,7 +29,7 @@ def cli_environment(**settings: str) -> dict[str, str]:
 
 
 def test_readme_run_command_sets_dagster_home_to_the_local_instance():
-    command = readme_run_command()
+    command = readme_command("run-command")
     assert 'DAGSTER_HOME="$PWD/.dagster_home"' in command
     assert "dagster job execute -m skinseg_assets -j training_job" in command
     local = yaml.safe_load((REPO_ROOT / ".dagster_home" / "dagster.yaml").read_text()) or {}
@@ -48,7 +42,7 @@ def test_local_instance_runs_the_job_from_the_repository_root(tmp_path: Path):
     home = tmp_path / "dagster_home"  # a copy, so the checkout's own .dagster_home stays as it is
     home.mkdir()
     shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    job_command = readme_run_command().split(" && ")[-1]
+    job_command = readme_command("run-command").split(" && ")[-1]
     args = job_command.split()[1:]  # drop DAGSTER_HOME=..., set below
     assert args[0] == ".venv/bin/dagster", job_command
     completed = subprocess.run(
