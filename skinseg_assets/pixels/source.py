@@ -183,14 +183,18 @@ def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
     return frame
 
 
-PARQUET_LABEL_NAMES = ("label", "class", "skin", "y", "is_skin")
+# Label columns of a Parquet file: coded like the text format (1 = skin, 2 = non-skin), or
+# boolean (True = skin), which a column named like a yes/no question must be.
+PARQUET_CODED_LABELS = ("label", "class", "y")
+PARQUET_BOOLEAN_LABELS = ("is_skin", "skin")
 
 
 def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     """A Parquet pixel file (columns B, G, R and a label) as the same raw frame of text fields.
 
     `line_number` is the 1-based row number in the file; values keep their text form so the same
-    rules judge them as for text files.
+    rules judge them as for text files. A boolean label becomes 1 (True) or 2 (False); a null cell
+    becomes an empty field. Columns other than these four are refused, as in a text file.
     """
     import io
 
@@ -202,30 +206,48 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise PixelFileError(source, f"is not a readable Parquet file ({error})") from None
     by_lower = {name.lower(): name for name in table.column_names}
-    label = next((by_lower[name] for name in PARQUET_LABEL_NAMES if name in by_lower), None)
+    labels = [by_lower[name] for name in (*PARQUET_CODED_LABELS, *PARQUET_BOOLEAN_LABELS) if name in by_lower]
     missing = [channel for channel in ("B", "G", "R") if channel.lower() not in by_lower]
-    if missing or label is None:
-        absent = missing + ([] if label is not None else ["label"])
+    if missing or not labels:
+        absent = missing + ([] if labels else ["label"])
         raise PixelFileError(
             source, f"has columns {table.column_names}; missing {', '.join(absent)} (expected B, G, R, label)"
         )
+    label = labels[0]
+    extra = [name for name in table.column_names if name not in (by_lower["b"], by_lower["g"], by_lower["r"], label)]
+    if extra:
+        raise PixelFileError(source, f"has extra columns {', '.join(extra)} (expected only B, G, R and {label})")
     if table.num_rows == 0:
         raise PixelFileError(source, "is empty: no pixel rows")
     frame = table.select([by_lower["b"], by_lower["g"], by_lower["r"], label]).to_pandas()
     frame.columns = list(PIXEL_FIELDS)
+    is_boolean = _is_boolean(frame["label"])
+    if label.lower() in PARQUET_BOOLEAN_LABELS and not is_boolean:
+        raise PixelFileError(
+            source,
+            f"column {label} is {frame['label'].dtype}, expected true/false; "
+            "for 1 = skin, 2 = non-skin name it label",
+        )
     for column in PIXEL_FIELDS:
-        values = frame[column]
-        text = values.astype(object).where(values.notna(), None)
-        if values.dtype == bool:  # a boolean is_skin column: True is skin (label 1)
-            text = values.map({True: "1", False: "2"})
-        # A null cell is an empty field (missing_value), not a short line.
-        frame[column] = text.map(lambda value: "" if value is None else _parquet_text(value))
+        values = frame[column].astype(object)
+        if column == "label" and is_boolean:
+            values = values.map({True: 1, False: 2})
+        frame[column] = values.map(_parquet_text)
     frame["extra_fields"] = None
     frame.insert(0, "line_number", np.arange(1, len(frame) + 1, dtype=np.int64))
     return ParsedPixelFile(raw=frame, delimiter="parquet", header=None)
 
 
+def _is_boolean(values: pd.Series) -> bool:
+    """True/False cells, maybe with nulls (which Arrow hands over as an object column)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return True
+    return values.dtype == object and values.map(lambda value: value is None or isinstance(value, bool)).all()
+
+
 def _parquet_text(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""  # a null cell is an empty field (missing_value), not a short line
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

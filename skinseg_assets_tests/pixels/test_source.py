@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -379,3 +380,62 @@ def test_an_intact_bundled_copy_is_read_through_package_resources(bundled_uci, t
     """The same fake resource location accepts the true bytes, so the refusals above are about content."""
     _bundle_in(tmp_path, bundled_uci.content, monkeypatch)
     assert read_bundled_uci().content == bundled_uci.content
+
+
+# --- Parquet pixel files: the same raw text fields, judged by the same rules ---------------------
+
+
+def parquet_bytes(**columns) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
+def parse_parquet(content: bytes):
+    return parse_pixel_file(PixelFile(source="pixels.parquet", content=content))
+
+
+def test_a_parquet_file_becomes_the_same_text_fields():
+    parsed = parse_parquet(parquet_bytes(B=[74, 1], G=[85.0, 2.5], R=[123, 3], label=[1, 2]))
+    assert text_fields(parsed.raw) == [("74", "85", "123", "1"), ("1", "2.5", "3", "2")]
+    assert parsed.raw["line_number"].tolist() == [1, 2] and parsed.delimiter == "parquet"
+    outcome = validate_pixels(parsed.raw, "pixels.parquet")
+    assert len(outcome.validated) + len(outcome.rejected) == 2  # nothing lost
+    assert outcome.rejected["reasons"].tolist() == ["pixels.parquet line 2: G='2.5' is not a whole number [not_an_integer]"]
+
+
+def test_a_boolean_is_skin_column_with_nulls_is_coded_and_the_null_is_an_empty_field():
+    import pyarrow as pa
+
+    parsed = parse_parquet(parquet_bytes(B=[74, 1, 5], G=[85, 2, 5], R=[123, 3, 5], is_skin=pa.array([True, False, None])))
+    assert parsed.raw["label"].tolist() == ["1", "2", ""]
+    outcome = validate_pixels(parsed.raw, "pixels.parquet")
+    assert outcome.validated["is_skin"].tolist() == [True, False]
+    assert outcome.rejected["reasons"].tolist() == ["pixels.parquet line 3: label is empty [missing_value]"]
+
+
+@pytest.mark.parametrize(
+    "columns, problem",
+    [
+        ({"B": [74], "G": [85], "label": [1]}, "has columns ['B', 'G', 'label']; missing R (expected B, G, R, label)"),
+        ({"B": [74], "G": [85], "R": [123]}, "missing label (expected B, G, R, label)"),
+        ({"B": [74], "G": [85], "R": [123], "label": [1], "id": [7]}, "has extra columns id (expected only B, G, R and label)"),
+        ({"B": [74], "G": [85], "R": [123], "is_skin": [1]}, "column is_skin is int64, expected true/false"),
+        ({"B": [], "G": [], "R": [], "label": []}, "is empty: no pixel rows"),
+    ],
+    ids=["missing-channel", "missing-label", "extra-column", "coded-is-skin", "empty"],
+)
+def test_a_parquet_file_of_the_wrong_shape_is_refused_by_name(columns, problem):
+    with pytest.raises(PixelFileError, match=re.escape(problem)) as refused:
+        parse_parquet(parquet_bytes(**columns))
+    assert refused.value.source == "pixels.parquet"
+
+
+def test_a_damaged_parquet_file_is_refused_by_name():
+    with pytest.raises(PixelFileError, match=r"pixels\.parquet: is not a readable Parquet file"):
+        parse_parquet(b"PAR1 not really")
