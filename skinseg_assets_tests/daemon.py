@@ -2,13 +2,14 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import dagster as dg
+
+from skinseg_assets_tests.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 DAEMON = Path(sys.executable).parent / "dagster-daemon"
@@ -122,8 +123,4 @@ def run_daemon_until_retrained(home: Path, drop_file, settle_seconds: float = 0)
                 "run_seconds": run_durations(instance),
             }
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        stop_process_group(daemon, grace_seconds=30)

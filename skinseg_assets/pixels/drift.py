@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from skinseg_assets.pixels.rules import CHANNELS
-from skinseg_assets.pixels.split import colour_key
+from skinseg_assets.pixels.split import class_balance, colour_key
 
 PSI_BINS = 16  # 16 bins of 16 intensity levels each
 PSI_FLOOR = 1e-4  # stands in for an empty bin, so the logarithm stays finite
@@ -71,8 +71,8 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
             reference_rows=len(reference),
             psi={},
             ks={},
-            batch_skin_share=float(batch["is_skin"].mean()) if len(batch) else 0.0,
-            reference_skin_share=float(reference["is_skin"].mean()) if len(reference) else 0.0,
+            batch_skin_share=class_balance(batch),
+            reference_skin_share=class_balance(reference),
             unseen_colour_share=0.0,
         )
     psi, ks = {}, {}
@@ -86,8 +86,8 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
         reference_rows=len(reference),
         psi=psi,
         ks=ks,
-        batch_skin_share=float(batch["is_skin"].mean()),
-        reference_skin_share=float(reference["is_skin"].mean()),
+        batch_skin_share=class_balance(batch),
+        reference_skin_share=class_balance(reference),
         unseen_colour_share=float(unseen.mean()),
     )
 

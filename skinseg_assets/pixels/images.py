@@ -99,18 +99,6 @@ def skin_share(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
 
 
-def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
-    """A smaller copy whose longer side is at most `max_side` (for thumbnails in the UI)."""
-    from PIL import Image
-
-    height, width = image.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
-
-
 def thumbnail_strip_png(images: list[np.ndarray], height: int = 128, gap: int = 4, colours: int = 64) -> bytes:
     """Images side by side at one height, palette-quantized: a small PNG for the metadata panel."""
     from PIL import Image

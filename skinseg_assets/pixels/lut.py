@@ -1,9 +1,8 @@
 """A skin classifier compiled into a lookup table over every colour, and scorers built on it.
 
 The table has one entry per (B, G, R) colour (256**3 = 16,777,216), at index
-`B << 16 | G << 8 | R` (the same integer as `split.colour_key`). Scoring a pixel is then one
-memory read instead of a model evaluation. Entries hold the model's decision,
-P(skin) >= `SKIN_THRESHOLD`, the same threshold `metrics.evaluate_classifier` uses.
+`B << 16 | G << 8 | R` (`colours.colour_index`). Scoring a pixel is then one memory read
+instead of a model evaluation. Entries hold the model's decision (`model.model_is_skin`).
 
 Two forms of the same table: a bool array [B, G, R] (16 MiB; easy to inspect and test) and its
 packed bits (2 MiB; `pack_table`), which stays in the CPU cache and is what the service and the
@@ -16,28 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SKIN_THRESHOLD = 0.5
+from skinseg_assets.pixels.colours import colour_index, colours_of_keys
+from skinseg_assets.pixels.model import model_is_skin
+
 COLOURS = 1 << 24
 LUT_SHAPE = (256, 256, 256)
 COMPILE_CHUNK = 1 << 20
 LUT_ARRAY = "is_skin_bits_little_endian"
-
-
-def skin_probability_of_colours(model, bgr: np.ndarray) -> np.ndarray:
-    """P(skin) for an (N, 3) array of colours in B, G, R order."""
-    classes = list(model.classes_)
-    return model.predict_proba(np.asarray(bgr, dtype=np.uint8))[:, classes.index(True)]
-
-
-def model_is_skin(model, bgr: np.ndarray) -> np.ndarray:
-    """The model's decision for each colour, as the table stores it."""
-    return skin_probability_of_colours(model, bgr) >= SKIN_THRESHOLD
-
-
-def colours_of_keys(keys: np.ndarray) -> np.ndarray:
-    """(N, 3) B, G, R colours of colour keys `B << 16 | G << 8 | R`."""
-    keys = np.asarray(keys, dtype=np.uint32)
-    return np.stack([(keys >> 16) & 0xFF, (keys >> 8) & 0xFF, keys & 0xFF], axis=1).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -65,11 +49,6 @@ def pack_table(table: np.ndarray) -> np.ndarray:
     if table.shape != LUT_SHAPE or table.dtype != bool:
         raise ValueError(f"a lookup table is a bool array of shape {LUT_SHAPE}, got {table.dtype} {table.shape}")
     return np.packbits(table.reshape(-1), bitorder="little")
-
-
-def colour_index(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """B << 16 | G << 8 | R for arrays of channel values (uint8)."""
-    return b.astype(np.uint32) * 65536 + g.astype(np.uint32) * 256 + r
 
 
 def lookup(table: np.ndarray, index: np.ndarray) -> np.ndarray:

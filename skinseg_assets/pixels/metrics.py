@@ -9,9 +9,10 @@ import pandas as pd
 from sklearn import metrics as sk_metrics
 from sklearn.base import ClassifierMixin
 
-from skinseg_assets.pixels.model import skin_probability
+from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability
 
 MIN_F1 = 0.997  # the lowest F1 on colour-disjoint test pixels a model may have, unless configured otherwise
+SCORE_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 @dataclass(frozen=True)
 class ClassifierMetrics:
@@ -36,16 +37,10 @@ class ClassifierMetrics:
         )
 
     def scores(self) -> dict[str, float]:
-        return {
-            "accuracy": self.accuracy,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "roc_auc": self.roc_auc,
-        }
+        return {name: getattr(self, name) for name in SCORE_NAMES}
 
 
-def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: float = 0.5) -> ClassifierMetrics:
+def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: float = SKIN_THRESHOLD) -> ClassifierMetrics:
     """Score `model` on the test side; a pixel is called skin when P(skin) >= threshold."""
     started = time.perf_counter()
     probability = skin_probability(model, test)

@@ -13,6 +13,8 @@ ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_neare
 # The default model: the job's config defaults and the benchmark's plain pipeline both read these.
 DEFAULT_ESTIMATOR = "hist_gradient_boosting"
 DEFAULT_HYPERPARAMETERS = {"max_iter": 300, "learning_rate": 0.2, "max_leaf_nodes": 63, "random_state": 0}
+# A pixel is called skin when P(skin) >= this: in the metrics, the lookup table and the service.
+SKIN_THRESHOLD = 0.5
 
 
 def build_estimator(estimator: str, **hyperparameters: Any) -> ClassifierMixin:
@@ -56,7 +58,17 @@ def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassif
     return FittedClassifier(model=model, training_rows=len(train), fit_seconds=time.perf_counter() - started)
 
 
-def skin_probability(model: ClassifierMixin, pixels: pd.DataFrame) -> np.ndarray:
-    """P(skin) for each pixel."""
+def skin_probability_of_colours(model: ClassifierMixin, bgr: np.ndarray) -> np.ndarray:
+    """P(skin) for an (N, 3) array of colours in B, G, R order."""
     classes = list(model.classes_)
-    return model.predict_proba(features(pixels))[:, classes.index(True)]
+    return model.predict_proba(np.asarray(bgr, dtype=np.uint8))[:, classes.index(True)]
+
+
+def skin_probability(model: ClassifierMixin, pixels: pd.DataFrame) -> np.ndarray:
+    """P(skin) for each pixel of a frame with B, G, R columns."""
+    return skin_probability_of_colours(model, features(pixels))
+
+
+def model_is_skin(model: ClassifierMixin, bgr: np.ndarray) -> np.ndarray:
+    """The model's decision for each colour of an (N, 3) B, G, R array."""
+    return skin_probability_of_colours(model, bgr) >= SKIN_THRESHOLD

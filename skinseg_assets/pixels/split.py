@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from skinseg_assets.pixels.colours import colour_index
+
 SPLIT_BUCKETS = 10_000
 
 TEST_FRACTION = 0.2  # share of colours held out for testing, unless configured otherwise
@@ -19,12 +21,8 @@ class SplitError(ValueError):
 
 
 def colour_key(pixels: pd.DataFrame) -> np.ndarray:
-    """The colour as one integer, B << 16 | G << 8 | R (0 to 2**24 - 1)."""
-    return (
-        (pixels["B"].to_numpy(np.uint32) << 16)
-        | (pixels["G"].to_numpy(np.uint32) << 8)
-        | pixels["R"].to_numpy(np.uint32)
-    )
+    """Each row's colour as one integer, B << 16 | G << 8 | R (`colours.colour_index`)."""
+    return colour_index(pixels["B"].to_numpy(), pixels["G"].to_numpy(), pixels["R"].to_numpy())
 
 
 def _mix64(keys: np.ndarray) -> np.ndarray:

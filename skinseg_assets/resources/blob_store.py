@@ -53,9 +53,7 @@ class BlobStore(dg.ConfigurableResource):
         raise NotImplementedError
 
     def read_bytes(self, key: str) -> bytes:
-        raise NotImplementedError
-
-    def exists(self, key: str) -> bool:
+        """The bytes under `key`; FileNotFoundError (naming its URI) if there are none."""
         raise NotImplementedError
 
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -112,9 +110,6 @@ class LocalBlobStore(BlobStore):
             raise FileNotFoundError(f"no blob {self.uri(key)}")
         return path.read_bytes()
 
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
     def list_keys(self, prefix: str = "") -> list[str]:
         root = Path(self.root)
         if not root.is_dir():
@@ -160,9 +155,6 @@ class GCSBlobStore(BlobStore):
             return self._bucket().blob(self._name(key)).download_as_bytes()
         except NotFound:
             raise FileNotFoundError(f"no blob {self.uri(key)}") from None
-
-    def exists(self, key: str) -> bool:
-        return self._bucket().blob(self._name(key)).exists()
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._name("x")[:-1]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skinseg_assets.pixels.lut import SKIN_THRESHOLD, CompiledLut, lut_from_bytes, lut_to_bytes
+from skinseg_assets.pixels.lut import CompiledLut, lut_from_bytes, lut_to_bytes
+from skinseg_assets.pixels.model import SKIN_THRESHOLD
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, read_verified_bytes, sha256_of
 
@@ -152,17 +153,23 @@ class ChampionStore:
         matches = (_MANIFEST.match(key) for key in self.blob_store.list_keys(f"{CHAMPIONS}/"))
         return sorted(int(match.group(1)) for match in matches if match)
 
-    def pointer(self) -> ChampionPointer | None:
-        if not self.blob_store.exists(CURRENT_KEY):
+    def _record(self, record_type: type[JsonRecord], key: str):
+        """The record stored at `key`, or None if there is none (one read, no separate existence check)."""
+        try:
+            data = self.blob_store.read_bytes(key)
+        except FileNotFoundError:
             return None
-        return ChampionPointer.from_json(self.blob_store.read_bytes(CURRENT_KEY), self.blob_store.uri(CURRENT_KEY))
+        return record_type.from_json(data, self.blob_store.uri(key))
+
+    def pointer(self) -> ChampionPointer | None:
+        return self._record(ChampionPointer, CURRENT_KEY)
 
     def manifest(self, version: int) -> ChampionManifest:
-        key = f"{CHAMPIONS}/{version_name(version)}/manifest.json"
-        if not self.blob_store.exists(key):
+        manifest = self._record(ChampionManifest, f"{CHAMPIONS}/{version_name(version)}/manifest.json")
+        if manifest is None:
             known = ", ".join(version_name(v) for v in self.versions()) or "none"
             raise ChampionNotFoundError(f"champion version {version_name(version)} does not exist (versions: {known})")
-        return ChampionManifest.from_json(self.blob_store.read_bytes(key), self.blob_store.uri(key))
+        return manifest
 
     def current(self) -> ChampionManifest | None:
         """The serving version's manifest (None before the first promotion)."""
@@ -264,13 +271,15 @@ class ChampionStore:
         return lut
 
     def lut_manifest(self, champion: ChampionManifest) -> LutManifest | None:
-        key = self.lut_manifest_key(champion)
-        if not self.blob_store.exists(key):
-            return None
-        return LutManifest.from_json(self.blob_store.read_bytes(key), self.blob_store.uri(key))
+        return self._record(LutManifest, self.lut_manifest_key(champion))
 
     def load_lut(self, champion: ChampionManifest, packed: bool = False) -> np.ndarray | None:
         """The champion's table, bool or packed bits (None if not compiled yet); refused if it does not match."""
+        verified = self.load_lut_with_manifest(champion, packed)
+        return None if verified is None else verified[1]
+
+    def load_lut_with_manifest(self, champion: ChampionManifest, packed: bool = False) -> tuple[LutManifest, np.ndarray] | None:
+        """`load_lut`, with the table's manifest (read once)."""
         lut = self.lut_manifest(champion)
         if lut is None:
             return None
@@ -281,4 +290,4 @@ class ChampionStore:
                 f"({champion.sha256}); not loaded"
             )
         data = read_verified_bytes(self.blob_store, lut.lut_key, lut.sha256, "it was written with sha256")
-        return lut_from_bytes(data, packed=packed)
+        return lut, lut_from_bytes(data, packed=packed)

@@ -48,7 +48,6 @@ class LandingZone(dg.ConfigurableResource):
                 LandedFile(
                     name=blob.name[len(prefix) :],
                     uri=f"gs://{bucket_name}/{blob.name}",
-                    size=blob.size or 0,
                     identity=f"generation:{blob.generation}",
                 )
                 for blob in self._bucket().list_blobs(prefix=prefix)
@@ -71,7 +70,6 @@ class LandingZone(dg.ConfigurableResource):
                     LandedFile(
                         name=name,
                         uri=str(path.resolve()),
-                        size=stat.st_size,
                         identity=f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}",
                     )
                 )

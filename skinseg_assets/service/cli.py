@@ -29,9 +29,9 @@ class PixelInputError(ValueError):
 
 
 def parse_pixel_rows(text: str, source: str) -> np.ndarray:
-    """(N, 3) B, G, R from CSV/TSV text: header optional, extra columns (such as a label) ignored."""
+    """(N, 3) B, G, R from comma- or tab-separated text: header optional, extra columns (such as a label) ignored."""
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t")
     except csv.Error:  # one column, or empty: let the row checks explain
         dialect = csv.excel
     rows = []

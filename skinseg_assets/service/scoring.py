@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skinseg_assets.pixels.images import decode_rgb, encode_png, overlay, skin_share
-from skinseg_assets.pixels.lut import SKIN_THRESHOLD, segment_rgb, segment_rgb_with_model, skin_probability_of_colours
+from skinseg_assets.pixels.lut import segment_rgb, segment_rgb_with_model
+from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability_of_colours
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.champion_store import ChampionManifest, ChampionNotFoundError, ChampionStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
@@ -107,7 +108,6 @@ class ChampionSource:
 class Segmentation:
     mask: np.ndarray
     image: np.ndarray
-    serving: ServingModel
 
     @property
     def skin_share(self) -> float:
@@ -123,4 +123,4 @@ class Segmentation:
 def segment_image_bytes(serving: ServingModel, data: bytes, max_pixels: int) -> Segmentation:
     """Decode an uploaded image (RGB) and segment it; raises `images.ImageError` for bad input."""
     image = decode_rgb(data, max_pixels=max_pixels)
-    return Segmentation(mask=serving.segment(image), image=image, serving=serving)
+    return Segmentation(mask=serving.segment(image), image=image)

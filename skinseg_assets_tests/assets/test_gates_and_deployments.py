@@ -3,10 +3,8 @@
 import hashlib
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
-from skinseg_assets_tests.helpers import run_training_job, sample_run_config, write_uci_sample
+from skinseg_assets_tests.helpers import check_evaluation, gcs_client, run_training_job, sample_run_config, write_uci_sample
 
 
 @pytest.fixture
@@ -18,7 +16,7 @@ def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
     run_config = sample_run_config(uci_sample, min_f1=1.0)
     _, result = run_training_job(instance, run_config, raise_on_error=False)
     assert not result.success
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "f1_above_floor")
+    evaluation = check_evaluation(result, "f1_above_floor")
     assert not evaluation.passed
     assert evaluation.metadata["Floor"].value == 1.0
     assert evaluation.metadata["F1"].value < 1.0
@@ -57,8 +55,7 @@ def test_gcs_deployment_keeps_the_model_in_the_bucket(uci_sample, gcs_bucket, da
     monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
     defs, result = run_training_job(instance, sample_run_config(uci_sample))
     assert result.success
-    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
-    blob = client.bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
+    blob = gcs_client().bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
     data = blob.download_as_bytes()
     card = result.asset_materializations_for_node("skin_classifier")[0].metadata
     assert card["sha256"].value == hashlib.sha256(data).hexdigest()
@@ -74,8 +71,7 @@ def test_a_model_changed_in_the_bucket_is_refused(uci_sample, gcs_bucket, data_d
 
     monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
     defs, _ = run_training_job(instance, sample_run_config(uci_sample))
-    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
-    blob = client.bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
+    blob = gcs_client().bucket(gcs_bucket).blob("skinseg/skin_classifier.skops")
     blob.upload_from_string(blob.download_as_bytes() + b"\0")
     with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
         defs.load_asset_value("skin_classifier", instance=instance)

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from skinseg_assets.definitions import build_definitions
-from skinseg_assets_tests.helpers import source_config, write_pixels
+from skinseg_assets_tests.helpers import check_evaluation, land_file, pixel_text, source_config, write_pixels
 
 INGESTION_KEYS = [dg.AssetKey(name) for name in ("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels")]
 GOOD_ROWS = [(74, 85, 123, 1), (10, 20, 30, 2), (200, 210, 220, 2), (90, 120, 180, 1)]
@@ -21,10 +21,6 @@ def ingest(instance, path, max_rejected_share=None):
         instance=instance, run_config=run_config, asset_selection=INGESTION_KEYS, raise_on_error=False
     )
     return defs, result
-
-
-def check_evaluation(result, name):
-    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_nothing_is_lost(tmp_path, data_dir, instance):
@@ -81,13 +77,8 @@ def test_a_missing_source_file_is_named(tmp_path, data_dir, instance):
 
 
 def test_a_gs_source_is_read_from_the_bucket(gcs_bucket, data_dir, instance):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(project="skinseg-test", credentials=AnonymousCredentials())
-    content = "".join("\t".join(map(str, row)) + "\n" for row in GOOD_ROWS)
-    client.bucket(gcs_bucket).blob("landing/batch-1.txt").upload_from_string(content)
-    defs, result = ingest(instance, f"gs://{gcs_bucket}/landing/batch-1.txt")
+    source = land_file(f"gs://{gcs_bucket}/landing", "batch-1.txt", pixel_text(GOOD_ROWS))
+    defs, result = ingest(instance, source)
     assert result.success
     raw_metadata = result.asset_materializations_for_node("raw_skin_pixels")[0].metadata
     assert raw_metadata["Source"].value == f"gs://{gcs_bucket}/landing/batch-1.txt"

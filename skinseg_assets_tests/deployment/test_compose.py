@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skinseg_assets_tests.helpers import readme_command
-from skinseg_assets_tests.deployment.topology import REPO_ROOT, copy_stream_to_file, free_port, port_open
+from skinseg_assets_tests.helpers import gcs_client, readme_command
+from skinseg_assets_tests.deployment.topology import REPO_ROOT, free_port, port_open
+from skinseg_assets_tests.processes import copy_stream_to_file
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DAGSTER_SERVICES = ("user-code", "webserver", "daemon")
@@ -350,12 +351,7 @@ def test_the_emulator_command_serves_the_bucket_its_volume_creates(services: dic
             assert server.poll() is None, (tmp_path / "fake-gcs-server.log").read_text()
             assert time.monotonic() < deadline, "fake-gcs-server did not listen"
             time.sleep(0.1)
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        client = storage.Client(
-            project="skinseg-local", credentials=AnonymousCredentials(), client_options={"api_endpoint": f"http://127.0.0.1:{port}"}
-        )
+        client = gcs_client(f"http://127.0.0.1:{port}", project="skinseg-local")
         assert [found.name for found in client.list_buckets()] == [bucket]
         client.bucket(bucket).blob("skinseg/skin_classifier.skops").upload_from_string(b"model bytes")
         assert client.bucket(bucket).blob("skinseg/skin_classifier.skops").download_as_bytes() == b"model bytes"

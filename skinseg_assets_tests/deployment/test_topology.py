@@ -14,7 +14,8 @@ import pytest
 import yaml
 from dagster import DagsterEventType, deserialize_value
 
-from skinseg_assets_tests.deployment.conftest import RUN_SECONDS
+from skinseg_assets_tests.deployment.conftest import GCP_PROJECT, RUN_SECONDS
+from skinseg_assets_tests.helpers import gcs_client, land_uci_sample
 from skinseg_assets_tests.test_definitions import CORE_ASSETS
 from skinseg_assets_tests.deployment.topology import (
     PG_HOST,
@@ -52,14 +53,8 @@ def connect(topology: Topology):
     return connection
 
 
-def gcs_bucket(topology: Topology):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(
-        project="skinseg-topology", credentials=AnonymousCredentials(), client_options={"api_endpoint": topology.gcs_url}
-    )
-    return client.bucket(topology.bucket)
+def topology_gcs_client(topology: Topology):
+    return gcs_client(topology.gcs_url, project=GCP_PROJECT)
 
 
 def run_events(topology: Topology, run_id: str) -> list[tuple[str, str]]:
@@ -99,7 +94,7 @@ def test_training_run_lands_in_postgres_and_the_model_in_the_bucket(topology: To
     assert event_types.count(DagsterEventType.ASSET_CHECK_EVALUATION.value) >= 3
 
     # The model is in the bucket, under the prefix, with the bytes Dagster recorded...
-    blob = gcs_bucket(topology).get_blob(f"{topology.gcs_prefix}/{MODEL_OBJECT}")
+    blob = topology_gcs_client(topology).bucket(topology.bucket).get_blob(f"{topology.gcs_prefix}/{MODEL_OBJECT}")
     assert blob is not None, f"no gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
     recorded = materialization_metadata(topology, first_training_run, "skin_classifier")
     assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == recorded["sha256"]
@@ -215,15 +210,12 @@ def latest_training_rows(topology: Topology) -> int | None:
     return deserialize_value(row[0]).asset_materialization.metadata["Training rows"].value
 
 
-def test_file_dropped_in_the_gs_landing_zone_is_trained_on(topology: Topology, first_training_run: str, tmp_path):
+def test_file_dropped_in_the_gs_landing_zone_is_trained_on(topology: Topology, first_training_run: str):
     """A pixel file uploaded to gs://<bucket>/landing/: the sensor ingests it, automation retrains."""
-    from skinseg_assets_tests.helpers import write_uci_sample
-
     before = latest_training_rows(topology)
     assert before is not None
-    sample = write_uci_sample(tmp_path / "day-1.txt", every=9)
-    new_rows = len(sample.read_text().splitlines())
-    gcs_bucket(topology).blob("landing/day-1.txt").upload_from_filename(str(sample))
+    landing = topology.env["SKINSEG_LANDING_URI"]  # gs://<bucket>/landing
+    new_rows = land_uci_sample(landing, "day-1.txt", every=9, client=topology_gcs_client(topology))
 
     deadline = time.monotonic() + 2 * RUN_SECONDS
     while time.monotonic() < deadline:

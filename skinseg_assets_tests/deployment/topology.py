@@ -8,18 +8,18 @@ processes' logs.
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 import requests
+
+from skinseg_assets_tests.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -62,20 +62,6 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:]) or "(empty log)"
 
 
-def copy_stream_to_file(stream: IO[bytes], path: Path) -> threading.Thread:
-    """Copy a pipe into a file on a daemon thread, so the writer never blocks on a full pipe."""
-
-    def copy() -> None:
-        with path.open("ab") as sink:
-            for line in iter(stream.readline, b""):
-                sink.write(line)
-                sink.flush()
-
-    thread = threading.Thread(target=copy, name=f"copy to {path.name}", daemon=True)
-    thread.start()
-    return thread
-
-
 @dataclass
 class ManagedProcess:
     """A process in its own session (process group), with its output in a log file."""
@@ -101,24 +87,8 @@ class ManagedProcess:
         return tail(self.log_path, lines)
 
     def stop(self, grace_seconds: float = 10) -> None:
-        """SIGTERM the process group, then SIGKILL what is left of it after the grace period."""
-        pgid = self.popen.pid  # start_new_session: the group id is the leader's pid
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.popen.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)  # stragglers in the group (run workers, API servers)
-        except ProcessLookupError:
-            pass
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        """SIGTERM the process group, then SIGKILL what is left of it (run workers, API servers)."""
+        stop_process_group(self.popen, grace_seconds)
 
 
 @dataclass

@@ -5,17 +5,16 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from skinseg_assets.pixels.lut import (
     COLOURS,
     LUT_SHAPE,
-    colours_of_keys,
     compile_lut,
     lut_from_bytes,
     lut_is_skin,
     lut_to_bytes,
-    model_is_skin,
     pack_table,
     segment_rgb,
     segment_rgb_with_model,
 )
-from skinseg_assets.pixels.model import features
+from skinseg_assets.pixels.colours import colours_of_keys
+from skinseg_assets.pixels.model import features, model_is_skin
 from skinseg_assets_tests.champion_fixtures import fit_tree, small_split
 
 

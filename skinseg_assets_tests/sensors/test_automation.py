@@ -6,7 +6,14 @@ import pytest
 from skinseg_assets.definitions import build_definitions
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
-from skinseg_assets_tests.helpers import sample_run_config, source_config, write_pixels, write_uci_sample
+from skinseg_assets_tests.helpers import (
+    check_evaluation,
+    run_training_job,
+    sample_run_config,
+    source_config,
+    write_pixels,
+    write_uci_sample,
+)
 
 DOWNSTREAM = {"train_pixels", "test_pixels", "skin_classifier", "model_metrics"}
 
@@ -35,7 +42,7 @@ def trained(tmp_path, data_dir, instance):
     """A model trained on the bundled batch (a sample of it, for speed), automation evaluated once."""
     defs = build_definitions()
     sample = write_uci_sample(tmp_path / "uci-sample.txt")
-    result = defs.resolve_job_def("training_job").execute_in_process(instance=instance, run_config=sample_run_config(sample))
+    _, result = run_training_job(instance, sample_run_config(sample), defs=defs)
     assert result.success
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert not (set(requested(first)) & DOWNSTREAM), "nothing is stale right after a full training run"
@@ -58,8 +65,7 @@ def test_a_batch_failing_its_blocking_check_requests_nothing(trained, instance, 
     defs, cursor = trained
     bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
     result = ingest(defs, instance, "bad.txt", bad)
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "validated_pixels_schema")
-    assert not check.passed
+    assert not check_evaluation(result, "validated_pixels_schema").passed
     after_bad = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
     assert requested(after_bad) == {}
 
@@ -85,9 +91,7 @@ def test_the_bundled_batch_is_registered_by_the_training_job_itself(data_dir, in
 
 def test_a_manual_training_run_alone_requests_no_retraining(trained, instance, tmp_path):
     defs, cursor = trained
-    manual = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, run_config=sample_run_config(tmp_path / "uci-sample.txt")
-    )
+    _, manual = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
     assert manual.success
     names = requested(dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor))
     assert not (set(names) & DOWNSTREAM)
@@ -98,9 +102,7 @@ def test_a_batch_validated_just_after_a_manual_training_run_is_still_trained_on(
     # eager() would count the model's own update as having handled the batch (the reset wins
     # within one interval, dagster-io/dagster#33587) and never retrain on it.
     defs, cursor = trained
-    manual = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, run_config=sample_run_config(tmp_path / "uci-sample.txt")
-    )
+    _, manual = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
     assert manual.success
     assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
     after_both = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)

@@ -1,15 +1,11 @@
 """Bad files dropped in the landing zone: a clear message each, nothing lost, other batches unharmed."""
 
-import os
-import time
-
-import dagster as dg
 import pytest
 
 from skinseg_assets.definitions import build_definitions
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.source import read_bundled_uci
-from skinseg_assets.sensors import landing_zone_sensor
+from skinseg_assets_tests.helpers import check_evaluation, land_file, tick_landing_zone_sensor
 
 GOOD = "74\t85\t123\t1\n10\t20\t30\t2\n200\t210\t220\t2\n"
 
@@ -25,20 +21,9 @@ BAD_FILES = {
 }
 
 
-def land(directory, name, content: bytes):
-    path = directory / name
-    path.write_bytes(content)
-    past = time.time() - 60  # settled: not being written any more
-    os.utime(path, (past, past))
-    return path
-
-
 def ingest_landed(instance, defs):
     """One sensor tick, then each requested run executed here as the daemon would launch it."""
-    with dg.build_sensor_context(instance=instance, resources={"landing_zone": defs.resources["landing_zone"]}) as context:
-        result = landing_zone_sensor(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"])
     job = defs.resolve_job_def("ingest_batch_job")
     runs = {}
     for request in result.run_requests:
@@ -56,6 +41,15 @@ def rows_kept(defs, instance, batch):
     return len(validated), rejected
 
 
+def ingest_original_then_land_copy(landing, instance):
+    """day-1.txt landed and ingested, then a copy of it landed as day-1-again.txt; returns the Definitions."""
+    land_file(landing, "day-1.txt", GOOD)
+    defs = build_definitions()
+    assert ingest_landed(instance, defs)["day-1.txt"].success
+    land_file(landing, "day-1-again.txt", GOOD)
+    return defs
+
+
 @pytest.fixture
 def landing(data_dir):
     directory = data_dir / "landing"
@@ -65,8 +59,8 @@ def landing(data_dir):
 
 def test_each_bad_file_is_reported_clearly_and_the_good_one_still_lands(landing, instance):
     for name, (content, _, _) in BAD_FILES.items():
-        land(landing, name, content)
-    land(landing, "good.txt", GOOD.encode())
+        land_file(landing, name, content)
+    land_file(landing, "good.txt", GOOD)
     defs = build_definitions()
     runs = ingest_landed(instance, defs)
     assert set(runs) == {*BAD_FILES, "good.txt"}
@@ -79,7 +73,7 @@ def test_each_bad_file_is_reported_clearly_and_the_good_one_still_lands(landing,
             failure = run.failure_data_for_node("raw_skin_pixels")
             assert message in failure.error.message and name in failure.error.message, name
         else:
-            check = next(e for e in run.get_asset_check_evaluations() if e.check_name == where)
+            check = check_evaluation(run, where)
             assert not check.passed
             assert message in check.metadata["Rejected rows (first 20)"].value, name
             validated_rows, rejected = rows_kept(defs, instance, name)
@@ -88,7 +82,7 @@ def test_each_bad_file_is_reported_clearly_and_the_good_one_still_lands(landing,
 
 
 def test_a_truncated_last_line_is_quarantined_and_the_batch_passes(landing, instance):
-    land(landing, "truncated.txt", (GOOD * 40 + "74\t85").encode())
+    land_file(landing, "truncated.txt", GOOD * 40 + "74\t85")
     defs = build_definitions()
     run = ingest_landed(instance, defs)["truncated.txt"]
     assert run.success
@@ -99,10 +93,7 @@ def test_a_truncated_last_line_is_quarantined_and_the_batch_passes(landing, inst
 
 
 def test_a_file_with_the_content_of_an_earlier_batch_is_a_duplicate_not_counted_twice(landing, instance):
-    land(landing, "day-1.txt", GOOD.encode())
-    defs = build_definitions()
-    assert ingest_landed(instance, defs)["day-1.txt"].success
-    land(landing, "day-1-again.txt", GOOD.encode())
+    defs = ingest_original_then_land_copy(landing, instance)
     run = ingest_landed(instance, defs)["day-1-again.txt"]
     assert run.success  # a duplicate is reported, not an error
     raw = run.asset_materializations_for_node("raw_skin_pixels")[0].metadata
@@ -114,10 +105,7 @@ def test_a_file_with_the_content_of_an_earlier_batch_is_a_duplicate_not_counted_
 
 
 def test_the_first_batch_ingested_again_after_its_duplicate_keeps_its_rows(landing, instance):
-    land(landing, "day-1.txt", GOOD.encode())
-    defs = build_definitions()
-    assert ingest_landed(instance, defs)["day-1.txt"].success
-    land(landing, "day-1-again.txt", GOOD.encode())
+    defs = ingest_original_then_land_copy(landing, instance)
     assert ingest_landed(instance, defs)["day-1-again.txt"].success
     again = defs.resolve_job_def("ingest_batch_job").execute_in_process(instance=instance, partition_key="day-1.txt")
     raw = again.asset_materializations_for_node("raw_skin_pixels")[0].metadata
@@ -128,7 +116,7 @@ def test_the_first_batch_ingested_again_after_its_duplicate_keeps_its_rows(landi
 
 def test_a_ten_times_larger_file_is_ingested_whole(landing, instance):
     uci = read_bundled_uci().content
-    land(landing, "uci-times-ten.txt", uci * 10)
+    land_file(landing, "uci-times-ten.txt", uci * 10)
     defs = build_definitions()
     run = ingest_landed(instance, defs)["uci-times-ten.txt"]
     assert run.success

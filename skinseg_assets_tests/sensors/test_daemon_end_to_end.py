@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from skinseg_assets_tests.daemon import prepare_home, run_daemon_until_retrained
-from skinseg_assets_tests.helpers import write_uci_sample
+from skinseg_assets_tests.helpers import land_uci_sample
 
 SENSOR_INTERVAL_SECONDS = 3
 
@@ -30,15 +30,8 @@ def assert_retrained_with(outcome):
 
 
 def test_a_file_landing_locally_retrains_the_model(daemon_home, tmp_path):
-    landing = tmp_path / "data" / "landing"
-
     def drop_file():
-        landing.mkdir(parents=True, exist_ok=True)
-        partial = landing / ".day-1.txt.partial"  # written under a hidden name, then renamed
-        write_uci_sample(partial, every=9)
-        rows = len(partial.read_text().splitlines())
-        partial.rename(landing / "day-1.txt")
-        return rows
+        return land_uci_sample(tmp_path / "data" / "landing", "day-1.txt", every=9)
 
     # Several sensor intervals pass during each automation run: nothing is retrained twice.
     outcome = run_daemon_until_retrained(daemon_home, drop_file, settle_seconds=4 * SENSOR_INTERVAL_SECONDS)
@@ -46,17 +39,12 @@ def test_a_file_landing_locally_retrains_the_model(daemon_home, tmp_path):
     assert outcome["skin_classifier_materializations"] == 2  # the bundled batch, then with day-1.txt
 
 
-def test_a_file_landing_in_a_gcs_bucket_retrains_the_model(daemon_home, tmp_path, gcs_bucket, monkeypatch):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    monkeypatch.setenv("SKINSEG_LANDING_URI", f"gs://{gcs_bucket}/landing")
-    bucket = storage.Client(project="skinseg-test", credentials=AnonymousCredentials()).bucket(gcs_bucket)
+def test_a_file_landing_in_a_gcs_bucket_retrains_the_model(daemon_home, gcs_bucket, monkeypatch):
+    landing = f"gs://{gcs_bucket}/landing"
+    monkeypatch.setenv("SKINSEG_LANDING_URI", landing)
 
     def drop_file():
-        sample = write_uci_sample(tmp_path / "day-1.txt", every=9)
-        bucket.blob("landing/day-1.txt").upload_from_filename(str(sample))
-        return len(sample.read_text().splitlines())
+        return land_uci_sample(landing, "day-1.txt", every=9)
 
     outcome = run_daemon_until_retrained(daemon_home, drop_file)
     assert_retrained_with(outcome)

@@ -1,8 +1,6 @@
 """landing_zone_sensor: each landed file becomes a partition and one run, exactly once."""
 
 import json
-import os
-import time
 
 import dagster as dg
 import pytest
@@ -12,26 +10,9 @@ from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone
 from skinseg_assets.sensors import landing_zone_sensor
+from skinseg_assets_tests.helpers import land_file, tick_landing_zone_sensor
 
 ROWS = "74\t85\t123\t1\n10\t20\t30\t2\n"
-
-
-def settled(path, content=ROWS, age_seconds=60):
-    """A landed file whose last write is old enough to count as finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content)
-    past = time.time() - age_seconds
-    os.utime(path, (past, past))
-    return path
-
-
-def tick(instance, zone, cursor=None):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing_zone": zone}) as context:
-        result = landing_zone_sensor(context)
-    # What the daemon does with the result: register the partitions it asks for.
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 @pytest.fixture
@@ -44,9 +25,9 @@ def run_keys(result):
 
 
 def test_first_tick_takes_the_bundled_batch_and_every_landed_file(instance, zone, tmp_path):
-    settled(tmp_path / "landing" / "day-1.txt")
-    settled(tmp_path / "landing" / "nested" / "Day 2.csv", ROWS.replace("\t", ","))
-    result = tick(instance, zone)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    land_file(tmp_path / "landing", "nested/Day 2.csv", ROWS.replace("\t", ","))
+    result = tick_landing_zone_sensor(instance, zone)
     partitions = {request.partition_key for request in result.run_requests}
     assert partitions == {BUNDLED_BATCH, "day-1.txt", result.run_requests[2].partition_key}
     assert result.run_requests[2].partition_key.startswith("nested_day_2.csv-")  # a safe key for an awkward name
@@ -57,40 +38,40 @@ def test_first_tick_takes_the_bundled_batch_and_every_landed_file(instance, zone
 
 
 def test_a_second_tick_over_the_same_files_requests_nothing(instance, zone, tmp_path):
-    settled(tmp_path / "landing" / "day-1.txt")
-    first = tick(instance, zone)
-    second = tick(instance, zone, cursor=first.cursor)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    first = tick_landing_zone_sensor(instance, zone)
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
     assert second.run_requests == []
     assert second.dynamic_partitions_requests == []
     assert second.cursor == first.cursor
 
 
 def test_a_replaced_file_runs_once_more_under_the_same_partition(instance, zone, tmp_path):
-    path = settled(tmp_path / "landing" / "day-1.txt")
-    first = tick(instance, zone)
-    settled(path, ROWS + "1\t2\t3\t2\n", age_seconds=30)  # new content, new size and mtime
-    second = tick(instance, zone, cursor=first.cursor)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    first = tick_landing_zone_sensor(instance, zone)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS + "1\t2\t3\t2\n", age_seconds=30)  # new content, new size and mtime
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
     assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
     assert second.run_requests[0].run_key not in run_keys(first)
     assert second.dynamic_partitions_requests == []  # the partition already exists
-    third = tick(instance, zone, cursor=second.cursor)
+    third = tick_landing_zone_sensor(instance, zone, cursor=second.cursor)
     assert third.run_requests == []
 
 
 @pytest.mark.parametrize("name", [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md"])
 def test_hidden_temporary_and_foreign_files_are_not_taken(instance, zone, tmp_path, name):
-    settled(tmp_path / "landing" / name)
-    result = tick(instance, zone)
+    land_file(tmp_path / "landing", name, ROWS)
+    result = tick_landing_zone_sensor(instance, zone)
     assert [request.partition_key for request in result.run_requests] == [BUNDLED_BATCH]
 
 
 def test_a_file_still_being_written_waits_for_a_later_tick(instance, tmp_path):
     zone = LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource(), settle_seconds=30)
-    path = settled(tmp_path / "landing" / "day-1.txt", age_seconds=0)
-    first = tick(instance, zone)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS, age_seconds=0)
+    first = tick_landing_zone_sensor(instance, zone)
     assert [request.partition_key for request in first.run_requests] == [BUNDLED_BATCH]
-    settled(path, age_seconds=60)
-    second = tick(instance, zone, cursor=first.cursor)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS, age_seconds=60)
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
     assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
 
 
@@ -99,8 +80,8 @@ def test_a_failing_tick_raises_and_leaves_the_cursor_alone(instance, tmp_path):
         def list_files(self):
             raise ConnectionError("bucket unreachable")
 
-    settled(tmp_path / "landing" / "day-1.txt")
-    good = tick(instance, LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource()))
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    good = tick_landing_zone_sensor(instance, LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource()))
     broken = BrokenZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource())
     with dg.build_sensor_context(instance=instance, cursor=good.cursor, resources={"landing_zone": broken}) as context:
         with pytest.raises(ConnectionError, match="bucket unreachable"):
@@ -111,34 +92,31 @@ def test_a_failing_tick_raises_and_leaves_the_cursor_alone(instance, tmp_path):
 def test_many_files_are_taken_over_several_ticks_without_loss(instance, zone, tmp_path, monkeypatch):
     monkeypatch.setattr("skinseg_assets.sensors.MAX_BATCHES_PER_TICK", 3)
     for number in range(7):
-        settled(tmp_path / "landing" / f"part-{number}.txt")
+        land_file(tmp_path / "landing", f"part-{number}.txt", ROWS)
     cursor, taken = None, []
     for _ in range(4):
-        result = tick(instance, zone, cursor=cursor)
+        result = tick_landing_zone_sensor(instance, zone, cursor=cursor)
         taken += [request.partition_key for request in result.run_requests]
         cursor = result.cursor
     assert sorted(taken) == sorted([BUNDLED_BATCH] + [f"part-{number}.txt" for number in range(7)])
 
 
 def test_the_sensor_reads_a_gcs_landing_zone(instance, gcs_bucket):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    bucket = storage.Client(project="skinseg-test", credentials=AnonymousCredentials()).bucket(gcs_bucket)
-    bucket.blob("landing/day-1.txt").upload_from_string(ROWS)
-    bucket.blob("landing/day-2.txt.tmp").upload_from_string(ROWS)
-    bucket.blob("elsewhere/day-3.txt").upload_from_string(ROWS)
-    zone = LandingZone(uri=f"gs://{gcs_bucket}/landing", gcs=LazyGCSResource())
-    first = tick(instance, zone)
+    landing = f"gs://{gcs_bucket}/landing"
+    land_file(landing, "day-1.txt", ROWS)
+    land_file(landing, "day-2.txt.tmp", ROWS)
+    land_file(f"gs://{gcs_bucket}/elsewhere", "day-3.txt", ROWS)
+    zone = LandingZone(uri=landing, gcs=LazyGCSResource())
+    first = tick_landing_zone_sensor(instance, zone)
     assert sorted(request.partition_key for request in first.run_requests) == sorted([BUNDLED_BATCH, "day-1.txt"])
-    bucket.blob("landing/day-1.txt").upload_from_string(ROWS + ROWS)  # a new generation
-    second = tick(instance, zone, cursor=first.cursor)
+    land_file(landing, "day-1.txt", ROWS + ROWS)  # a new generation
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
     assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
     assert "generation:" in second.run_requests[0].run_key
 
 
 def test_a_requested_batch_is_found_even_while_its_file_is_being_replaced(tmp_path):
     zone = LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource(), settle_seconds=30)
-    settled(tmp_path / "landing" / "day-1.txt", age_seconds=0)  # rewritten just now
+    land_file(tmp_path / "landing", "day-1.txt", ROWS, age_seconds=0)  # rewritten just now
     assert zone.list_files() == []  # the sensor waits for it to settle...
     assert zone.find("day-1.txt").name == "day-1.txt"  # ...but a run already asked for it reads it

@@ -5,7 +5,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from skinseg_assets.pixels.lut import lut_is_skin, segment_rgb, skin_probability_of_colours
+from skinseg_assets.pixels.lut import lut_is_skin, segment_rgb
+from skinseg_assets.pixels.model import skin_probability_of_colours
 from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource
 from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.service import app as service_app

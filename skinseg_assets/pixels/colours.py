@@ -1,0 +1,19 @@
+"""A (B, G, R) colour as one integer, `B << 16 | G << 8 | R` (0 to 2**24 - 1), and back.
+
+The split hashes this key, drift compares sets of it, and the lookup table is indexed by it.
+"""
+
+import numpy as np
+
+
+def colour_index(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """B << 16 | G << 8 | R for arrays of channel values 0-255 (any integer dtype), as uint32."""
+    return (
+        (np.asarray(b).astype(np.uint32) << 16) | (np.asarray(g).astype(np.uint32) << 8) | np.asarray(r).astype(np.uint32)
+    )
+
+
+def colours_of_keys(keys: np.ndarray) -> np.ndarray:
+    """(N, 3) B, G, R colours of colour keys `B << 16 | G << 8 | R`."""
+    keys = np.asarray(keys, dtype=np.uint32)
+    return np.stack([(keys >> 16) & 0xFF, (keys >> 8) & 0xFF, keys & 0xFF], axis=1).astype(np.uint8)

@@ -1,0 +1,37 @@
+"""Which batches count as originals for duplicate detection, read from the instance's event log."""
+
+import dagster as dg
+
+from skinseg_assets.assets.ingestion import duplicate_of, original_batch_sha256s
+from skinseg_assets.partitions import pixel_batches
+
+RAW = dg.AssetKey("raw_skin_pixels")
+
+
+def record_raw(instance, batch: str, sha256: str, duplicate_of_batch: str = "none") -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(RAW, partition=batch, metadata={"sha256": sha256, "Duplicate of": duplicate_of_batch})
+    )
+
+
+def test_an_early_original_is_still_found_after_ten_thousand_later_ingests():
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(pixel_batches.name, ["first", "busy", "copy"])
+    record_raw(instance, "first", "aaa")
+    for attempt in range(10_001):  # more than any fixed window over the newest events
+        record_raw(instance, "busy", f"content-{attempt}")
+    assert original_batch_sha256s(instance) == {"first": "aaa", "busy": "content-10000"}
+    assert duplicate_of(instance, "copy", "aaa") == "first"
+
+
+def test_only_each_batch_latest_ingest_counts_and_duplicates_are_not_originals():
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(pixel_batches.name, ["a", "b", "c"])
+    record_raw(instance, "a", "old")
+    record_raw(instance, "a", "new")  # the file was replaced
+    record_raw(instance, "b", "new", duplicate_of_batch="a")
+    record_raw(instance, "c", "other")
+    assert original_batch_sha256s(instance) == {"a": "new", "c": "other"}
+    assert duplicate_of(instance, "b", "new") == "a"
+    assert duplicate_of(instance, "a", "new") is None  # a batch is never a duplicate of itself
+    assert duplicate_of(instance, "c", "old") is None  # content replaced since is not an original any more
