@@ -32,8 +32,8 @@ from skinseg_assets.pixels.lut import (  # noqa: E402
     segment_rgb,
     segment_rgb_with_model,
 )
-from skinseg_assets.pixels.colours import colours_of_keys  # noqa: E402
-from skinseg_assets.pixels.model import build_estimator, fit_classifier, model_is_skin  # noqa: E402
+from skinseg_assets.pixels.colours import colour_index, colours_of_keys  # noqa: E402
+from skinseg_assets.pixels.model import SKIN_THRESHOLD, build_estimator, fit_classifier, model_is_skin  # noqa: E402
 from skinseg_assets.pixels.split import split_by_colour  # noqa: E402
 from skinseg_assets_tests.helpers import bundled_pixels  # noqa: E402
 
@@ -103,8 +103,7 @@ def main() -> None:
     fallback_seconds, fallback_mask = timed(lambda: segment_rgb_with_model(model, photo), repeats=1)
     assert (mask == fallback_mask).all(), "table and model segment the photo differently"
     megapixels = photo.shape[0] * photo.shape[1] / 1e6
-    keys = (photo[..., 2].astype(np.uint32) << 16) | (photo[..., 1].astype(np.uint32) << 8) | photo[..., 0]
-    distinct = len(np.unique(keys))
+    distinct = len(np.unique(colour_index(photo[..., 2], photo[..., 1], photo[..., 0])))
     print(f"12 MP photo: table {image_seconds * 1000:.0f} ms, model on distinct colours {fallback_seconds:.2f} s")
 
     body = f"""## Lookup-table scorer (`skin_color_lut`)
@@ -113,7 +112,7 @@ def main() -> None:
 Model: {model_name}. Table: 256x256x256 decisions, compiled in {compiled.compile_seconds:.1f} s
 ({compiled.skin_colours:,} skin colours).
 
-| job | model `predict_proba` >= 0.5 | lookup table (packed bits, 2 MiB) | speed-up |
+| job | model `predict_proba` >= {SKIN_THRESHOLD} | lookup table (packed bits, 2 MiB) | speed-up |
 | --- | --- | --- | --- |
 | {args.pixels:,} random (B, G, R) pixels | {model_seconds:.3f} s ({args.pixels / model_seconds / 1e6:.2f} M px/s) | {lut_seconds * 1000:.2f} ms ({args.pixels / lut_seconds / 1e6:.0f} M px/s) | **{speedup:,.0f}x** |
 | segment a {photo.shape[1]}x{photo.shape[0]} ({megapixels:.0f} MP) RGB photo | {fallback_seconds:.2f} s (model on its {distinct:,} distinct colours) | {image_seconds * 1000:.0f} ms ({megapixels / image_seconds:.0f} M px/s) | {fallback_seconds / image_seconds:,.0f}x |

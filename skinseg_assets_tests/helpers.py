@@ -39,7 +39,8 @@ def run_training_job(
     defs: dg.Definitions | None = None,
 ) -> tuple[dg.Definitions, dg.ExecuteInProcessResult]:
     """Execute training_job in this process, with `defs` or Definitions built from the current environment."""
-    defs = defs or build_definitions(deployment)
+    if defs is None:
+        defs = build_definitions(deployment)
     result = defs.resolve_job_def("training_job").execute_in_process(
         instance=instance, run_config=run_config or {}, raise_on_error=raise_on_error
     )

@@ -39,18 +39,24 @@ def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: Lazy
     return landing_zone.read(landing_zone.find(batch))
 
 
+# Latest materializations fetched per query: within Dagster's cap on records per fetch (10,000 by
+# default) and SQLite's limit on query parameters.
+RECORDS_PER_FETCH = 1_000
+
+
 def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
     """The content sha256 of each batch whose latest raw materialization was not itself a duplicate."""
     raw = dg.AssetKey("raw_skin_pixels")
     # One event per batch, however many times each was ingested.
-    latest_ids = instance.event_log_storage.get_latest_storage_id_by_partition(
-        raw, dg.DagsterEventType.ASSET_MATERIALIZATION
+    latest_ids = sorted(
+        instance.get_latest_storage_id_by_partition(raw, dg.DagsterEventType.ASSET_MATERIALIZATION).values()
     )
-    if not latest_ids:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=raw, storage_ids=list(latest_ids.values())), limit=len(latest_ids)
-    ).records
+    records = []
+    for start in range(0, len(latest_ids), RECORDS_PER_FETCH):
+        chunk = latest_ids[start : start + RECORDS_PER_FETCH]
+        records += instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=raw, storage_ids=chunk), limit=len(chunk)
+        ).records
     originals = {}
     for record in records:
         materialization = record.asset_materialization
@@ -67,11 +73,11 @@ def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str |
     Batches already counted as duplicates are not originals: re-ingesting the first batch after its
     copy must keep the first batch's rows, not quarantine both.
     """
-    existing = set(instance.get_dynamic_partitions(pixel_batches.name))
-    for other, other_sha256 in sorted(original_batch_sha256s(instance).items()):
-        if other != batch and other in existing and other_sha256 == sha256:
-            return other
-    return None
+    others = set(instance.get_dynamic_partitions(pixel_batches.name)) - {batch}
+    if not others:
+        return None
+    matches = sorted(other for other, other_sha256 in original_batch_sha256s(instance).items() if other in others and other_sha256 == sha256)
+    return matches[0] if matches else None
 
 
 @dg.asset(group_name=INGESTION, partitions_def=pixel_batches, metadata=BATCH_TABLE_METADATA, kinds={"duckdb", "pandas"})

@@ -17,7 +17,7 @@ from skinseg_assets.pixels.champion import Contender, data_identity, decide_prom
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, compile_lut, lut_is_skin, segment_rgb
-from skinseg_assets.pixels.metrics import SCORE_NAMES, evaluate_classifier
+from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.model import model_is_skin
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.champion_store import (
@@ -25,6 +25,7 @@ from skinseg_assets.resources.champion_store import (
     ChampionNotFoundError,
     ChampionStore,
     code_version,
+    manifest_key,
     version_name,
 )
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, dumps_model
@@ -123,18 +124,6 @@ def _plain_parameters(model) -> dict:
     return {name: value for name, value in model.get_params().items() if isinstance(value, (int, float, str, bool, type(None)))}
 
 
-def candidate_scores(run_id: str, skin_classifier, model_metrics: pd.DataFrame, test_pixels: pd.DataFrame) -> tuple[dict[str, float], str]:
-    """The candidate's scores on the current test split, and where they come from.
-
-    `model_metrics` already scored this very model on this split when it ran in the same run (its
-    inputs are the ones loaded here); otherwise, such as after materializing only the classifier,
-    its row may describe an earlier model, so the candidate is scored again.
-    """
-    if len(model_metrics) == 1 and model_metrics["run_id"].iat[0] == run_id:
-        return {name: float(model_metrics[name].iat[0]) for name in SCORE_NAMES}, "model_metrics, this run"
-    return evaluate_classifier(skin_classifier, test_pixels).scores(), "scored here (model_metrics is from another run)"
-
-
 @dg.asset(
     group_name=SERVING,
     kinds={"scikitlearn"},
@@ -152,13 +141,15 @@ def production_skin_classifier(
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
     store = ChampionStore(blob_store)
     current = store.current()
-    candidate, candidate_source = candidate_scores(context.run.run_id, skin_classifier, model_metrics, test_pixels)
+    # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
+    # if another run replaced the stored model or split since model_metrics ran.
+    candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
     champion_scores = None
     if current is not None:
         champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), test_pixels)
     training = data_identity(train_pixels)
     decision = decide_promotion(
-        Contender(candidate["f1"], len(train_pixels)),
+        Contender(candidate_scores.f1, len(train_pixels)),
         Contender(champion_scores.f1, int(current.training_data.get("rows", 0))) if current else None,
     )
     if decision.promote:
@@ -166,7 +157,7 @@ def production_skin_classifier(
             dumps_model(skin_classifier),
             estimator=type(skin_classifier).__name__,
             parameters=_plain_parameters(skin_classifier),
-            test_metrics={name: round(value, 6) for name, value in candidate.items()},
+            test_metrics={name: round(value, 6) for name, value in candidate_scores.scores().items()},
             training_data=training,
             test_data=data_identity(test_pixels),
             code_version=code_version(),
@@ -183,7 +174,7 @@ def production_skin_classifier(
         action=action,
         champion=champion,
         reason=decision.reason,
-        candidate_f1=candidate["f1"],
+        candidate_f1=candidate_scores.f1,
         champion_f1=champion_scores.f1 if champion_scores else None,
         test_rows=len(test_pixels),
     )
@@ -192,15 +183,15 @@ def production_skin_classifier(
             "Decision": action,
             "Reason": decision.reason,
             "Champion version": champion.name,
-            "Candidate F1 (current test split)": dg.MetadataValue.float(round(candidate["f1"], 6)),
-            "Candidate scores from": candidate_source,
+            "Candidate F1 (current test split)": dg.MetadataValue.float(round(candidate_scores.f1, 6)),
             "Champion F1 before (current test split)": dg.MetadataValue.float(round(champion_scores.f1, 6))
             if champion_scores
             else "no champion",
+            "Candidate F1 in model_metrics": dg.MetadataValue.float(round(float(model_metrics["f1"].iat[0]), 6)),
             "Champion sha256": champion.sha256,
             "Champion promoted at": champion.promoted_at,
             "Model": uri_metadata(blob_store.uri(champion.model_key)),
-            "Manifest": uri_metadata(blob_store.uri(f"champions/{champion.name}/manifest.json")),
+            "Manifest": uri_metadata(blob_store.uri(manifest_key(champion.version))),
             "Versions": dg.MetadataValue.int(len(store.versions())),
             "Test rows": dg.MetadataValue.int(len(test_pixels)),
             "Promotion history": history_metadata(warehouse),

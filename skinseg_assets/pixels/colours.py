@@ -7,7 +7,10 @@ import numpy as np
 
 
 def colour_index(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """B << 16 | G << 8 | R for arrays of channel values 0-255 (any integer dtype), as uint32."""
+    """B << 16 | G << 8 | R, as uint32, for arrays of channel values (any integer dtype).
+
+    Values must already be 0-255 (uint8 images, validated pixels): nothing here checks the range.
+    """
     return (
         (np.asarray(b).astype(np.uint32) << 16) | (np.asarray(g).astype(np.uint32) << 8) | np.asarray(r).astype(np.uint32)
     )

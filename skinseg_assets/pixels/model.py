@@ -1,12 +1,16 @@
 """Skin classifiers over (B, G, R): which scikit-learn estimators, and how they are built."""
 
+from __future__ import annotations
+
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
+
+if TYPE_CHECKING:  # the service scores loaded models without importing scikit-learn itself
+    from sklearn.base import ClassifierMixin
 
 FEATURES = ["B", "G", "R"]
 ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_nearest_neighbors")

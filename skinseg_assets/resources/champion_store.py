@@ -41,6 +41,11 @@ def version_name(version: int) -> str:
     return f"v{version:04d}"
 
 
+def manifest_key(version: int) -> str:
+    """Where a champion version's manifest is stored."""
+    return f"{CHAMPIONS}/{version_name(version)}/manifest.json"
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -165,7 +170,7 @@ class ChampionStore:
         return self._record(ChampionPointer, CURRENT_KEY)
 
     def manifest(self, version: int) -> ChampionManifest:
-        manifest = self._record(ChampionManifest, f"{CHAMPIONS}/{version_name(version)}/manifest.json")
+        manifest = self._record(ChampionManifest, manifest_key(version))
         if manifest is None:
             known = ", ".join(version_name(v) for v in self.versions()) or "none"
             raise ChampionNotFoundError(f"champion version {version_name(version)} does not exist (versions: {known})")
@@ -210,7 +215,7 @@ class ChampionStore:
             promoted_at=promoted_at,
             **fields,
         )
-        self.blob_store.write_bytes(f"{prefix}/manifest.json", manifest.to_json(), content_type="application/json")
+        self.blob_store.write_bytes(manifest_key(version), manifest.to_json(), content_type="application/json")
         self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
         return manifest
 
@@ -218,7 +223,7 @@ class ChampionStore:
         pointer = ChampionPointer(
             version=manifest.version,
             sha256=manifest.sha256,
-            manifest_key=f"{CHAMPIONS}/{manifest.name}/manifest.json",
+            manifest_key=manifest_key(manifest.version),
             action=action,
             reason=reason,
             updated_at=utc_now(),

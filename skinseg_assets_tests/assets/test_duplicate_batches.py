@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from skinseg_assets.assets import ingestion
 from skinseg_assets.assets.ingestion import duplicate_of, original_batch_sha256s
 from skinseg_assets.partitions import pixel_batches
 
@@ -15,6 +16,7 @@ def record_raw(instance, batch: str, sha256: str, duplicate_of_batch: str = "non
 
 
 def test_an_early_original_is_still_found_after_ten_thousand_later_ingests():
+    # In memory: 10,001 events on disk would take half a minute; the on-disk store is tested below.
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(pixel_batches.name, ["first", "busy", "copy"])
     record_raw(instance, "first", "aaa")
@@ -24,8 +26,7 @@ def test_an_early_original_is_still_found_after_ten_thousand_later_ingests():
     assert duplicate_of(instance, "copy", "aaa") == "first"
 
 
-def test_only_each_batch_latest_ingest_counts_and_duplicates_are_not_originals():
-    instance = dg.DagsterInstance.ephemeral()
+def test_only_each_batch_latest_ingest_counts_and_duplicates_are_not_originals(instance):
     instance.add_dynamic_partitions(pixel_batches.name, ["a", "b", "c"])
     record_raw(instance, "a", "old")
     record_raw(instance, "a", "new")  # the file was replaced
@@ -35,3 +36,22 @@ def test_only_each_batch_latest_ingest_counts_and_duplicates_are_not_originals()
     assert duplicate_of(instance, "b", "new") == "a"
     assert duplicate_of(instance, "a", "new") is None  # a batch is never a duplicate of itself
     assert duplicate_of(instance, "c", "old") is None  # content replaced since is not an original any more
+
+
+def test_a_deleted_batch_is_not_an_original(instance):
+    instance.add_dynamic_partitions(pixel_batches.name, ["gone", "copy"])
+    record_raw(instance, "gone", "same")
+    instance.delete_dynamic_partition(pixel_batches.name, "gone")
+    assert duplicate_of(instance, "copy", "same") is None
+
+
+def test_more_batches_than_dagster_fetches_at_once_are_read_in_chunks(instance, monkeypatch):
+    # Dagster refuses to fetch more records at once than this; reading all batches in one fetch would fail.
+    monkeypatch.setenv("MAX_LIMIT_GET_EVENT_RECORDS", "3")
+    monkeypatch.setattr(ingestion, "RECORDS_PER_FETCH", 3)
+    batches = [f"batch-{number}" for number in range(8)]
+    instance.add_dynamic_partitions(pixel_batches.name, [*batches, "copy"])
+    for number, batch in enumerate(batches):
+        record_raw(instance, batch, f"content-{number}")
+    assert original_batch_sha256s(instance) == {batch: f"content-{number}" for number, batch in enumerate(batches)}
+    assert duplicate_of(instance, "copy", "content-7") == "batch-7"
