@@ -109,3 +109,12 @@ def test_deployed_instance_runs_one_queued_run_at_a_time_and_retries_crashes(dep
     assert not deployed_instance.run_retries_retry_on_asset_or_op_failure
     assert deployed_instance.run_monitoring_enabled
     assert not deployed_instance.telemetry_enabled
+
+
+def test_both_instances_queue_one_run_at_a_time(tmp_path: Path):
+    """The frames live in one DuckDB file (one writing process): locally as in the deployment."""
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    deployed = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    assert deployed["concurrency"]["runs"]["max_concurrent_runs"] == 1
