@@ -178,5 +178,7 @@ def running_fake_gcs_server(log_path: Path = Path(os.devnull)) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-        if previous is not None:
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)  # the wrapper set it
+        else:
             os.environ["STORAGE_EMULATOR_HOST"] = previous

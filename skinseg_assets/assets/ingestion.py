@@ -74,10 +74,8 @@ def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str |
     copy must keep the first batch's rows, not quarantine both.
     """
     others = set(instance.get_dynamic_partitions(pixel_batches.name)) - {batch}
-    if not others:
-        return None
-    matches = sorted(other for other, other_sha256 in original_batch_sha256s(instance).items() if other in others and other_sha256 == sha256)
-    return matches[0] if matches else None
+    originals = original_batch_sha256s(instance) if others else {}
+    return min((other for other, original in originals.items() if other in others and original == sha256), default=None)
 
 
 @dg.asset(group_name=INGESTION, partitions_def=pixel_batches, metadata=BATCH_TABLE_METADATA, kinds={"duckdb", "pandas"})

@@ -224,7 +224,7 @@ def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, war
     except (UntrustedModelError, ValueError) as error:  # altered, or written in an older format
         context.log.warning(f"recompiling: {error}")
     reused = verified is not None
-    if verified is not None:
+    if reused:
         lut = verified[0]
         context.log.info(f"{champion.name} already has a verified lookup table; reused")
     else:

@@ -14,6 +14,7 @@ from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability
 MIN_F1 = 0.997  # the lowest F1 on colour-disjoint test pixels a model may have, unless configured otherwise
 SCORE_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
+
 @dataclass(frozen=True)
 class ClassifierMetrics:
     accuracy: float

@@ -41,7 +41,9 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
         if line_number == 1 and fields[0].strip().upper() == "B":
             continue  # header
         if len(fields) < 3:
-            raise PixelInputError(f"{source} line {line_number}: expected B, G, R, got {len(fields)} field(s)")
+            raise PixelInputError(
+                f"{source} line {line_number}: expected B, G, R separated by commas or tabs, got {len(fields)} field(s)"
+            )
         values = []
         for name, field in zip("BGR", fields[:3], strict=True):
             try:

@@ -42,8 +42,8 @@ def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
     [
         ("1,2,3\n4,5,256\n", "line 2: R=256 is outside 0-255"),
         ("1,x,3\n", "line 1: G='x' is not a whole number"),
-        ("1,2\n", "line 1: expected B, G, R, got 2 field(s)"),
-        ("1;2;3\n", "line 1: expected B, G, R, got 1 field(s)"),  # semicolons, as ingestion, are refused
+        ("1,2\n", "line 1: expected B, G, R separated by commas or tabs, got 2 field(s)"),
+        ("1;2;3\n", "line 1: expected B, G, R separated by commas or tabs, got 1 field(s)"),  # as ingestion, no semicolons
     ],
 )
 def test_bad_pixel_rows_are_named(text, message):
