@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 PIXEL_FIELDS = ("B", "G", "R", "label")
-HEADER_NAMES = {"b", "g", "r", "label", "class", "skin", "y", "is_skin"}
+# A header line's names (compared stripped and lower-cased), each the column it stands for.
+HEADER_COLUMNS = {
+    "b": "B",
+    "g": "G",
+    "r": "R",
+    **dict.fromkeys(("label", "class", "skin", "y", "is_skin"), "label"),
+}
+HEADER_NAMES = set(HEADER_COLUMNS)
 ACCEPTED_DELIMITERS = {"\t": "tab", ",": "comma"}
 SUSPECT_DELIMITERS = {";": "semicolon", "|": "pipe", " ": "space"}
 
@@ -91,11 +98,34 @@ def _is_header(fields: list[str]) -> bool:
     return bool(names) and names <= HEADER_NAMES
 
 
+def _header_order(source: str, header: str, fields: list[str]) -> tuple[str, ...]:
+    """The column (B, G, R or label) each field of a header line names, in the header's order.
+
+    Refuses a header that names a column twice or leaves one out: its rows could not be read
+    without guessing which field is which.
+    """
+    order = tuple(HEADER_COLUMNS[field.strip().lower()] for field in fields)
+    twice = [column for column in PIXEL_FIELDS if order.count(column) > 1]
+    missing = [column for column in PIXEL_FIELDS if column not in order]
+    if twice or missing:
+        problems = [
+            f"names {column} twice ({', '.join(repr(f.strip()) for f, c in zip(fields, order) if c == column)})"
+            for column in twice
+        ] + [f"has no {column} column" for column in missing]
+        raise PixelFileError(
+            source,
+            f"line 1 is a header ({header.strip()!r}) that {' and '.join(problems)}; "
+            "expected each of B, G, R, label once",
+        )
+    return order
+
+
 def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     """Split a pixel file into a raw frame of text fields, one row per line.
 
     Columns: `line_number` (1-based, in the file), B, G, R, label (text, None where the line is
-    short) and `extra_fields` (text past the fourth field, None normally).
+    short) and `extra_fields` (text past the fourth field, None normally). Without a header the
+    fields are B, G, R, label in that order; a header line (e.g. `R,G,B,label`) sets the order.
     """
     source = pixel_file.source
     if source.lower().endswith(".parquet"):
@@ -118,9 +148,12 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     delimiter = _sniff_delimiter(source, first_line)
     header = None
     first_row = 1
-    if _is_header(first_line.split(delimiter)):
+    order = PIXEL_FIELDS  # the column each field position holds
+    header_fields = first_line.split(delimiter)
+    if _is_header(header_fields):
         header = first_line
         first_row = 2
+        order = _header_order(source, header, header_fields)
         if "\n" not in text:
             raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")
         text = rest
@@ -134,7 +167,7 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             f"(B, G, R, label): {which}",
         )
 
-    frame = _read_regular_lines(text, delimiter)
+    frame = _read_regular_lines(text, delimiter, order)
     if frame is None:
         # Some line has more or fewer fields: split line by line. A fifth field is kept even
         # when empty (a trailing delimiter), so the rules see it.
@@ -145,13 +178,17 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             + [delimiter.join(row[expected:]) if len(row) > expected else None]
             for row in rows
         ]
-        frame = pd.DataFrame(padded, columns=[*PIXEL_FIELDS, "extra_fields"], dtype=object)
+        frame = pd.DataFrame(padded, columns=[*order, "extra_fields"], dtype=object)
+        if order != PIXEL_FIELDS:
+            frame = frame[[*PIXEL_FIELDS, "extra_fields"]]
     frame.insert(0, "line_number", np.arange(first_row, first_row + len(frame), dtype=np.int64))
     return ParsedPixelFile(raw=frame, delimiter=ACCEPTED_DELIMITERS[delimiter], header=header)
 
 
-def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
+def _read_regular_lines(text: str, delimiter: str, order: tuple[str, ...] = PIXEL_FIELDS) -> pd.DataFrame | None:
     """The four text fields of every line, if every line has exactly four (None otherwise).
+
+    `order` is the column each field position holds; the frame's columns are B, G, R, label.
 
     The usual case, read by Arrow's CSV reader (quoting off, nothing trimmed or turned into null):
     a field stays the text it was, and each distinct text is one Python string shared by all its
@@ -170,7 +207,7 @@ def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(data),
-            read_options=pa_csv.ReadOptions(column_names=list(PIXEL_FIELDS)),
+            read_options=pa_csv.ReadOptions(column_names=list(order)),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(PIXEL_FIELDS, pa.string()), strings_can_be_null=False
@@ -178,7 +215,7 @@ def _read_regular_lines(text: str, delimiter: str) -> pd.DataFrame | None:
         )
     except pa.ArrowInvalid:  # e.g. a line longer than Arrow's block: the line-by-line split takes it
         return None
-    frame = table.to_pandas(deduplicate_objects=True)
+    frame = table.select(list(PIXEL_FIELDS)).to_pandas(deduplicate_objects=True)
     frame["extra_fields"] = None
     return frame
 

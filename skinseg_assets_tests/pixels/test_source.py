@@ -230,6 +230,105 @@ def test_a_first_line_of_other_words_is_data_not_a_header():
     assert len(outcome.validated) == len(GOOD_ROWS)
 
 
+def written_in(order: str, rows=GOOD_ROWS) -> list[tuple]:
+    """GOOD_ROWS-style (B, G, R, label) rows as a file with columns in `order` (e.g. "RGBL") holds them."""
+    position = {"B": 0, "G": 1, "R": 2, "L": 3}
+    return [tuple(row[position[column]] for column in order) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("header", "order", "delimiter"),
+    [
+        ("R,G,B,label", "RGBL", ","),
+        ("r\tg\tb\tclass", "RGBL", "\t"),
+        ("Label\tR\tB\tG", "LRBG", "\t"),
+        (" y , G , R , B ", "LGRB", ","),
+        ("\ufeffR,G,B,is_skin", "RGBL", ","),
+    ],
+    ids=["rgb-comma", "rgb-tab-class", "label-first-tab", "padded-y", "bom-is_skin"],
+)
+def test_a_header_s_column_order_is_honoured(header, order, delimiter):
+    """A CSV exported in another column order is read by its header's names, not by position."""
+    lines = [header, *(delimiter.join(row) for row in written_in(order))]
+    parsed = parse(pixel_bytes(lines))
+
+    assert parsed.header == header.removeprefix("\ufeff")
+    assert tuple(parsed.raw.columns) == RAW_COLUMNS
+    assert parsed.raw["line_number"].tolist() == [2, 3, 4]
+    assert text_fields(parsed.raw) == GOOD_ROWS
+    assert parsed.raw["extra_fields"].isna().all()
+
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.rejected) == 0
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0], [255, 0, 17]]
+    assert outcome.validated["is_skin"].tolist() == [True, False, False]
+
+
+def test_an_rgb_export_is_not_read_as_bgr():
+    """The reviewer's case: `R,G,B,label` then `200,100,50,1` is R=200, B=50."""
+    parsed = parse(pixel_bytes(["R,G,B,label", "200,100,50,1"]))
+    assert text_fields(parsed.raw) == [("50", "100", "200", "1")]
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("B,B,R,label", "names B twice ('B', 'B') and has no G column"),
+        ("R\tG\tr\tlabel", "names R twice ('R', 'r') and has no B column"),
+        ("B,G,R,label,class", "names label twice ('label', 'class')"),
+        ("B\tG\tR\tlabel\ty", "names label twice ('label', 'y')"),
+        ("R,G,B", "has no label column"),
+        ("label,B,G", "has no R column"),
+        ("G,G,label,label", "names G twice ('G', 'G') and names label twice ('label', 'label') and has no B column and has no R column"),
+    ],
+    ids=["b-twice", "r-twice-any-case", "two-label-names", "five-names-tab", "no-label", "no-r", "all-wrong"],
+)
+def test_a_header_naming_a_column_twice_or_missing_one_is_refused(header, problem):
+    delimiter = "\t" if "\t" in header else ","
+    error = refusal(pixel_bytes([header, delimiter.join(["1"] * len(header.split(delimiter)))]))
+    expected = f"line 1 is a header ({header!r}) that {problem}; expected each of B, G, R, label once"
+    assert error.problem == expected
+    assert str(error) == f"{FILE_NAME}: {expected}"
+    assert error.source == FILE_NAME
+
+
+def test_a_rejected_row_after_a_reordered_header_keeps_its_line_number_and_column():
+    lines = ["R,G,B,label", "123,85,74,1", "300,1,2,1", "0,200,12,2", "17,0,255,7"]
+    outcome = validate_pixels(parse(pixel_bytes(lines)).raw, FILE_NAME)
+
+    assert outcome.validated["line_number"].tolist() == [2, 4]
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0]]
+    assert outcome.rejected["line_number"].tolist() == [3, 5]
+    assert outcome.rejected["reasons"].iat[0] == f"{FILE_NAME} line 3: R='300' is outside 0-255 [out_of_range]"
+    assert outcome.rejected["reasons"].iat[1].startswith(f"{FILE_NAME} line 5: label='7' ")
+    assert outcome.rejected[["B", "G", "R"]].values.tolist() == [["2", "1", "300"], ["255", "0", "17"]]
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ","], ids=["tab", "comma"])
+def test_a_ragged_file_with_a_reordered_header_is_read_by_name(delimiter):
+    """Lines of other lengths take the line-by-line path; it must honour the header too."""
+    rows = written_in("RLBG")
+    lines = [
+        delimiter.join(["R", "label", "B", "G"]),
+        delimiter.join(rows[0]),
+        delimiter.join(rows[1][:3]),  # a short line: G is missing
+        delimiter.join([*rows[2], "9"]),  # a fifth field
+        delimiter.join(rows[0]),
+    ]
+    parsed = parse(pixel_bytes(lines))
+
+    assert parsed.raw["line_number"].tolist() == [2, 3, 4, 5]
+    assert text_fields(parsed.raw) == [GOOD_ROWS[0], ("12", None, "0", "2"), GOOD_ROWS[2], GOOD_ROWS[0]]
+    assert parsed.raw["extra_fields"].tolist() == [None, None, "9", None]
+
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.validated) + len(outcome.rejected) == 4  # nothing lost
+    assert outcome.validated["line_number"].tolist() == [2, 5]
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [74, 85, 123]]
+    assert outcome.rejected["line_number"].tolist() == [3, 4]
+    assert outcome.rejected["rules"].tolist() == ["wrong_field_count", "wrong_field_count"]
+
+
 @pytest.mark.parametrize(
     ("last_line", "fields"),
     [
