@@ -13,7 +13,15 @@ from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA
-from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
+from skinseg_assets.pixels.champion import (
+    CURRENT_TEST_SPLIT,
+    Contender,
+    PromotionDecision,
+    data_identity,
+    decide_promotion,
+    training_identity,
+    unseen_by_champion,
+)
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, compile_lut, lut_is_skin, segment_rgb
@@ -144,14 +152,29 @@ def production_skin_classifier(
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
     # if another run replaced the stored model or split since model_metrics ran.
     candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
-    champion_scores = None
+    champion_scores = compared_scores = None
+    compared_on = CURRENT_TEST_SPLIT
     if current is not None:
-        champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), test_pixels)
-    training = data_identity(train_pixels)
-    decision = decide_promotion(
-        Contender(candidate_scores.f1, len(train_pixels)),
-        Contender(champion_scores.f1, int(current.training_data.get("rows", 0))) if current else None,
-    )
+        # Only colours neither model trained on: a champion fitted with a smaller test fraction saw
+        # some of today's test colours.
+        comparable = unseen_by_champion(test_pixels, current.training_data)
+        if len(comparable) < len(test_pixels):
+            compared_on = f"the {len(comparable):,} of {len(test_pixels):,} test rows the champion did not train on"
+        if comparable["is_skin"].nunique() == 2:
+            champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), comparable)
+            if len(comparable) < len(test_pixels):
+                compared_scores = evaluate_classifier(skin_classifier, comparable)
+    training = training_identity(train_pixels)
+    if current is not None and champion_scores is None:
+        decision = PromotionDecision(
+            False, f"no honest comparison: {compared_on} do not hold both classes; champion stays"
+        )
+    else:
+        decision = decide_promotion(
+            Contender((compared_scores or candidate_scores).f1, len(train_pixels)),
+            Contender(champion_scores.f1, int(current.training_data.get("rows", 0))) if current else None,
+            compared_on,
+        )
     if decision.promote:
         champion = store.publish(
             dumps_model(skin_classifier),
@@ -174,7 +197,7 @@ def production_skin_classifier(
         action=action,
         champion=champion,
         reason=decision.reason,
-        candidate_f1=candidate_scores.f1,
+        candidate_f1=(compared_scores or candidate_scores).f1,
         champion_f1=champion_scores.f1 if champion_scores else None,
         test_rows=len(test_pixels),
     )
@@ -184,7 +207,9 @@ def production_skin_classifier(
             "Reason": decision.reason,
             "Champion version": champion.name,
             "Candidate F1 (current test split)": dg.MetadataValue.float(round(candidate_scores.f1, 6)),
-            "Champion F1 before (current test split)": dg.MetadataValue.float(round(champion_scores.f1, 6))
+            "Compared on": compared_on if current else "no champion",
+            "Candidate F1 (compared rows)": dg.MetadataValue.float(round((compared_scores or candidate_scores).f1, 6)),
+            "Champion F1 before (compared rows)": dg.MetadataValue.float(round(champion_scores.f1, 6))
             if champion_scores
             else "no champion",
             "Candidate F1 in model_metrics": dg.MetadataValue.float(round(float(model_metrics["f1"].iat[0]), 6)),

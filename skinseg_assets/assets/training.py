@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
@@ -54,8 +55,27 @@ EAGER_WITHOUT_MISSED_UPDATES = (dg.AutomationCondition.eager() | UPDATE_MISSED).
 RETRAIN_ON_NEW_DATA = (EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM).with_label(
     "eager, unless an upstream blocking check failed"
 )
+VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
 METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
+
+
+def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]) -> list[str]:
+    """The batches whose blocking check failed on their latest validated rows.
+
+    The automation veto keeps such a batch from triggering a retrain, but any run that trains
+    (training_job, a UI materialization) loads every batch's stored rows: this keeps them out.
+    """
+    if not batches:
+        return []
+    infos = instance.event_log_storage.get_asset_check_partition_info(
+        [VALIDATED_PIXELS_SCHEMA], partition_keys=batches
+    )
+    return sorted(
+        info.partition_key
+        for info in infos
+        if info.is_current and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+    )
 
 
 class ColourSplitConfig(dg.Config):
@@ -87,8 +107,18 @@ class ColourSplitConfig(dg.Config):
         )
     ],
 )
-def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.DataFrame):
-    """Split validated pixels by colour, so that each (B, G, R) colour lands on one side only."""
+def train_and_test_pixels(
+    context: dg.AssetExecutionContext, config: ColourSplitConfig, validated_skin_pixels: pd.DataFrame
+):
+    """Split validated pixels by colour, so that each (B, G, R) colour lands on one side only.
+
+    Batches whose blocking check failed are held back (named in the metadata), as the check says.
+    """
+    stored_batches = sorted(validated_skin_pixels["batch"].unique())
+    held_back = batches_failing_their_check(context.instance, stored_batches)
+    if held_back:
+        context.log.warning(f"held back, their blocking check failed: {', '.join(held_back)}")
+        validated_skin_pixels = validated_skin_pixels[~validated_skin_pixels["batch"].isin(held_back)]
     split = split_by_colour(validated_skin_pixels, config.test_fraction)
     overlap = split.colour_overlap()
     for name, frame in (("train_pixels", split.train), ("test_pixels", split.test)):
@@ -104,6 +134,7 @@ def train_and_test_pixels(config: ColourSplitConfig, validated_skin_pixels: pd.D
                 "Rows by batch": markdown_table(
                     frame.groupby("batch", observed=True).size().rename("rows").reset_index()
                 ),
+                "Batches held back (blocking check failed)": dg.MetadataValue.text(", ".join(held_back) or "none"),
             },
         )
     yield dg.AssetCheckResult(

@@ -1,7 +1,9 @@
 """Champion/challenger: when a candidate model replaces the production model.
 
 The rule (`decide_promotion`), applied to F1 on the *current* test split, both models scored by
-the same function on the same rows:
+the same function on the same rows. If the champion was fitted on a split with a smaller test
+fraction, some of today's test colours were in its training data: both are then scored only on
+the test rows neither model saw (`unseen_by_champion`).
 
 - no champion yet: the candidate is promoted;
 - F1 compared after rounding to 6 decimals (`F1_DECIMALS`): a higher candidate is promoted, a
@@ -19,9 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skinseg_assets.pixels.split import class_balance, colour_key
+from skinseg_assets.pixels.split import (
+    SPLIT_BUCKETS,
+    TEST_FRACTION,
+    below_bucket,
+    class_balance,
+    colour_key,
+    first_training_bucket,
+)
 
 F1_DECIMALS = 6
+CURRENT_TEST_SPLIT = "the current test split"
+# Manifests written before the bucket was recorded: their champions were fitted on the default split.
+DEFAULT_FIRST_TRAINING_BUCKET = round(TEST_FRACTION * SPLIT_BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -38,13 +50,15 @@ class PromotionDecision:
     reason: str
 
 
-def decide_promotion(candidate: Contender, champion: Contender | None) -> PromotionDecision:
+def decide_promotion(
+    candidate: Contender, champion: Contender | None, compared_on: str = CURRENT_TEST_SPLIT
+) -> PromotionDecision:
     """Whether the candidate replaces the champion (see the module docstring for the rule)."""
     if champion is None:
         return PromotionDecision(True, f"no champion yet; candidate F1 {candidate.f1:.6f} becomes the first")
     candidate_f1 = round(candidate.f1, F1_DECIMALS)
     champion_f1 = round(champion.f1, F1_DECIMALS)
-    scores = f"candidate F1 {candidate_f1:.6f} vs champion F1 {champion_f1:.6f} on the current test split"
+    scores = f"candidate F1 {candidate_f1:.6f} vs champion F1 {champion_f1:.6f} on {compared_on}"
     if candidate_f1 > champion_f1:
         return PromotionDecision(True, f"{scores}: candidate is better")
     if candidate_f1 < champion_f1:
@@ -53,6 +67,17 @@ def decide_promotion(candidate: Contender, champion: Contender | None) -> Promot
     if candidate.training_rows > champion.training_rows:
         return PromotionDecision(True, f"{scores}: tie, and the candidate saw more data ({rows})")
     return PromotionDecision(False, f"{scores}: tie, and the candidate saw no more data ({rows}); champion stays")
+
+
+def training_identity(train_pixels: pd.DataFrame) -> dict:
+    """`data_identity` of the training pixels, with the lowest colour bucket trained on."""
+    return {**data_identity(train_pixels), "first_colour_bucket": first_training_bucket(train_pixels)}
+
+
+def unseen_by_champion(test_pixels: pd.DataFrame, champion_training_data: dict) -> pd.DataFrame:
+    """The test rows whose colours the champion was not trained on (all of them, on the same split)."""
+    first_bucket = champion_training_data.get("first_colour_bucket", DEFAULT_FIRST_TRAINING_BUCKET)
+    return below_bucket(test_pixels, first_bucket)
 
 
 def data_identity(pixels: pd.DataFrame) -> dict:

@@ -34,12 +34,32 @@ def _mix64(keys: np.ndarray) -> np.ndarray:
     return mixed ^ (mixed >> np.uint64(31))
 
 
+def colour_bucket(keys: np.ndarray) -> np.ndarray:
+    """Each colour key's bucket in 0..SPLIT_BUCKETS-1; the test side is the buckets below a threshold."""
+    return _mix64(keys) % np.uint64(SPLIT_BUCKETS)
+
+
 def is_test_colour(keys: np.ndarray, test_fraction: float) -> np.ndarray:
     """Whether each colour key belongs to the test side."""
     if not 0.0 < test_fraction < 1.0:
         raise SplitError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    threshold = np.uint64(round(test_fraction * SPLIT_BUCKETS))
-    return (_mix64(keys) % np.uint64(SPLIT_BUCKETS)) < threshold
+    return colour_bucket(keys) < np.uint64(round(test_fraction * SPLIT_BUCKETS))
+
+
+def first_training_bucket(train_pixels: pd.DataFrame) -> int:
+    """The lowest bucket among the training colours: a model fitted on them never saw a colour below it.
+
+    Whatever test_fraction made the split, the test side is a prefix of the buckets, so two models
+    fitted with different fractions can still be compared honestly on the colours below both.
+    """
+    if train_pixels.empty:
+        return SPLIT_BUCKETS
+    return int(colour_bucket(colour_key(train_pixels)).min())
+
+
+def below_bucket(pixels: pd.DataFrame, bucket: int) -> pd.DataFrame:
+    """The rows whose colour falls in a bucket below `bucket`."""
+    return pixels[colour_bucket(colour_key(pixels)) < np.uint64(bucket)]
 
 
 @dataclass(frozen=True)

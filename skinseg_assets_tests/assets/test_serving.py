@@ -1,5 +1,7 @@
 """The serving assets in a real (small) graph: promotion, rollback, integrity, lookup table, images."""
 
+import json
+
 import dagster as dg
 import duckdb
 import pytest
@@ -11,13 +13,14 @@ from skinseg_assets.assets.serving import (
     segmented_sample_images,
     skin_color_lut,
 )
-from skinseg_assets.assets.training import model_metrics, skin_classifier
+from skinseg_assets.assets.training import ColourSplitConfig, model_metrics, skin_classifier
 from skinseg_assets.jobs import rollback_champion_job
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.resources import build_resources
 from skinseg_assets.resources.blob_store import LocalBlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
-from skinseg_assets_tests.champion_fixtures import small_split
+from skinseg_assets.pixels.split import TEST_FRACTION, colour_overlap, split_by_colour
+from skinseg_assets_tests.champion_fixtures import sample_pixels, small_split
 
 # F1 on the small split (20,000 UCI pixels): about 0.81, 0.94 and 0.98.
 WORSE = {"max_iter": 3, "learning_rate": 0.3, "max_leaf_nodes": 4}
@@ -26,9 +29,9 @@ BETTER = {"max_iter": 40, "max_leaf_nodes": 15}
 
 
 @dg.multi_asset(outs={"train_pixels": dg.AssetOut(), "test_pixels": dg.AssetOut()})
-def small_pixel_split():
+def small_pixel_split(config: ColourSplitConfig):
     """Stand-in for the real split: 20,000 bundled pixels, split by colour, from one batch."""
-    split = small_split()
+    split = small_split() if config.test_fraction == TEST_FRACTION else split_by_colour(sample_pixels(), config.test_fraction)
     return split.train.assign(batch="sample"), split.test.assign(batch="sample")
 
 
@@ -36,12 +39,14 @@ CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]
 GRAPH = [small_pixel_split, *CANDIDATE_STEPS, skin_color_lut, lut_matches_champion, segmented_sample_images]
 
 
-def run(instance, selection, classifier=None, raise_on_error=True) -> dg.ExecuteInProcessResult:
+def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None) -> dg.ExecuteInProcessResult:
     # These small models are below the production F1 floor on purpose: the champion rule is under
     # test here, not model_metrics' gate (tested in test_gates_and_deployments.py).
     run_config = {"ops": {"model_metrics": {"config": {"min_f1": 0.0}}}} if model_metrics in selection else {"ops": {}}
     if classifier:
         run_config["ops"]["skin_classifier"] = {"config": classifier}
+    if test_fraction is not None:
+        run_config["ops"]["small_pixel_split"] = {"config": {"test_fraction": test_fraction}}
     return dg.materialize(
         GRAPH,
         selection=selection,
@@ -97,7 +102,8 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
     worse = train(instance, WORSE)
     assert (worse["Decision"], worse["Champion version"]) == ("kept", "v0001")
     assert "candidate is worse" in worse["Reason"]
-    assert worse["Candidate F1 (current test split)"] < worse["Champion F1 before (current test split)"]
+    assert worse["Candidate F1 (compared rows)"] < worse["Champion F1 before (compared rows)"]
+    assert worse["Compared on"] == "the current test split"
 
     better = train(instance, BETTER)
     assert (better["Decision"], better["Champion version"]) == ("promoted", "v0002")
@@ -138,6 +144,38 @@ def test_candidate_is_scored_again_when_model_metrics_describes_another_model(da
     assert (decision["Decision"], decision["Champion version"]) == ("promoted", "v0002")
     better_f1 = evaluate_classifier(result.output_for_node("skin_classifier"), small_split().test).f1
     assert decision["Candidate F1 (current test split)"] == pytest.approx(better_f1, abs=1e-6)
+
+
+def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_trained_on(data_dir, instance):
+    train(instance, GOOD, first=True)  # the champion: fitted on the default 80/20 split
+    result = run(instance, [small_pixel_split, *CANDIDATE_STEPS], GOOD, test_fraction=0.3)
+    decision = {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
+    champion_train = small_split().train
+    wider_test = split_by_colour(sample_pixels(), 0.3).test
+    unseen = wider_test[~wider_test[["B", "G", "R"]].apply(tuple, axis=1).isin(set(champion_train[["B", "G", "R"]].apply(tuple, axis=1)))]
+    assert colour_overlap(wider_test, champion_train) > 0  # on the whole new test split the champion would be flattered
+    assert decision["Compared on"] == f"the {len(unseen):,} of {len(wider_test):,} test rows the champion did not train on"
+    champion = store(data_dir).load_model(store(data_dir).manifest(1))
+    assert decision["Champion F1 before (compared rows)"] == pytest.approx(evaluate_classifier(champion, unseen).f1, abs=1e-6)
+    candidate = result.output_for_node("skin_classifier")
+    assert decision["Candidate F1 (compared rows)"] == pytest.approx(evaluate_classifier(candidate, unseen).f1, abs=1e-6)
+    assert decision["Candidate F1 (current test split)"] == pytest.approx(evaluate_classifier(candidate, wider_test).f1, abs=1e-6)
+    assert f"on {decision['Compared on']}" in decision["Reason"]
+
+
+def test_without_unseen_test_rows_of_both_classes_the_champion_stays(data_dir, instance):
+    train(instance, GOOD, first=True)
+    # A champion that trained on every bucket leaves no test colour it has not seen.
+    manifest_file = data_dir / "blobs" / "champions" / "v0001" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["training_data"]["first_colour_bucket"] = 0
+    manifest_file.write_text(json.dumps(manifest))
+    decision = train(instance, BETTER)
+    assert (decision["Decision"], decision["Champion version"]) == ("kept", "v0001")
+    assert decision["Reason"] == (
+        f"no honest comparison: the 0 of {len(small_split().test):,} test rows the champion did not train on "
+        "do not hold both classes; champion stays"
+    )
 
 
 def test_tampered_champion_is_refused_by_rollback_and_by_the_next_promotion(data_dir, instance):

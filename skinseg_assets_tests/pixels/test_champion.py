@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
-from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
+from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion, training_identity, unseen_by_champion
+from skinseg_assets.pixels.split import colour_overlap, split_by_colour
+from skinseg_assets_tests.champion_fixtures import sample_pixels
 
 
 @pytest.mark.parametrize(
@@ -46,3 +48,31 @@ def test_data_identity_ignores_row_order_but_not_labels():
 def test_data_identity_lists_batches_when_the_frame_has_them():
     frame = _pixels([(1, 2, 3, True), (4, 5, 6, False)], batch=["2024-02.txt", "2024-01.txt"])
     assert data_identity(frame)["batches"] == ["2024-01.txt", "2024-02.txt"]
+
+
+@pytest.mark.parametrize("champion_fraction, candidate_fraction", [(0.2, 0.3), (0.1, 0.2), (0.2, 0.2), (0.3, 0.2)])
+def test_unseen_by_champion_keeps_exactly_the_test_colours_neither_model_trained_on(champion_fraction, candidate_fraction):
+    pixels = sample_pixels()
+    champion_split = split_by_colour(pixels, champion_fraction)
+    candidate_split = split_by_colour(pixels, candidate_fraction)
+    comparable = unseen_by_champion(candidate_split.test, training_identity(champion_split.train))
+    assert colour_overlap(comparable, champion_split.train) == 0
+    assert colour_overlap(comparable, candidate_split.train) == 0
+    # Nothing the champion did not see is dropped: the rows kept are the test rows outside its training.
+    seen = set(map(tuple, champion_split.train[["B", "G", "R"]].to_numpy()))
+    unseen = [row for row in map(tuple, candidate_split.test[["B", "G", "R"]].to_numpy()) if row not in seen]
+    assert len(comparable) == len(unseen)
+    if champion_fraction >= candidate_fraction:
+        assert len(comparable) == len(candidate_split.test)
+    else:
+        assert 0 < len(comparable) < len(candidate_split.test)
+
+
+def test_a_manifest_without_the_bucket_is_taken_as_the_default_split():
+    pixels = sample_pixels()
+    default_split = split_by_colour(pixels)
+    wider = split_by_colour(pixels, 0.3)
+    legacy_training_data = {"rows": len(default_split.train)}  # written before first_colour_bucket
+    comparable = unseen_by_champion(wider.test, legacy_training_data)
+    assert colour_overlap(comparable, default_split.train) == 0
+    assert len(comparable) == len(default_split.test)

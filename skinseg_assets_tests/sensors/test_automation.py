@@ -70,6 +70,39 @@ def test_a_batch_failing_its_blocking_check_requests_nothing(trained, instance, 
     assert requested(after_bad) == {}
 
 
+def test_a_manual_training_run_leaves_out_a_batch_failing_its_blocking_check(trained, instance, tmp_path):
+    defs, _ = trained
+    bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    assert not check_evaluation(ingest(defs, instance, "bad.txt", bad), "validated_pixels_schema").passed
+    good = write_uci_sample(tmp_path / "day-1.txt", every=40)
+    assert ingest(defs, instance, "day-1.txt", good).success
+    # The bad batch's one valid row is stored with its batch; training must not use it.
+    assert "bad.txt" in set(defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key="bad.txt")["batch"])
+    _, manual = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
+    assert manual.success
+    train = defs.load_asset_value("train_pixels", instance=instance)
+    test = defs.load_asset_value("test_pixels", instance=instance)
+    batches = set(train["batch"]) | set(test["batch"])
+    assert "bad.txt" not in batches
+    assert {"day-1.txt", BUNDLED_BATCH} <= batches
+    split = manual.asset_materializations_for_node("train_and_test_pixels")[0].metadata
+    assert split["Batches held back (blocking check failed)"].value == "bad.txt"
+
+
+def test_a_batch_whose_fixed_file_passes_its_check_is_trained_on_again(trained, instance, tmp_path):
+    defs, _ = trained
+    path = tmp_path / "day-1.txt"
+    write_pixels(path, [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    assert not check_evaluation(ingest(defs, instance, "day-1.txt", path), "validated_pixels_schema").passed
+    write_uci_sample(path, every=40)
+    assert ingest(defs, instance, "day-1.txt", path).success
+    _, manual = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
+    assert manual.success
+    assert "day-1.txt" in set(defs.load_asset_value("train_pixels", instance=instance)["batch"])
+    split = manual.asset_materializations_for_node("train_and_test_pixels")[0].metadata
+    assert split["Batches held back (blocking check failed)"].value == "none"
+
+
 def test_several_batches_landing_together_coalesce_into_one_request(trained, instance, tmp_path):
     defs, cursor = trained
     for number in (1, 2, 3):
