@@ -12,7 +12,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
-from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA
+from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA, TRAINING_DATA_SHA256
 from skinseg_assets.pixels.champion import (
     CURRENT_TEST_SPLIT,
     Contender,
@@ -132,6 +132,13 @@ def _plain_parameters(model) -> dict:
     return {name: value for name, value in model.get_params().items() if isinstance(value, (int, float, str, bool, type(None)))}
 
 
+def candidate_training_sha256(instance: dg.DagsterInstance) -> str | None:
+    """The training-data hash on skin_classifier's latest model card (None on cards written before it)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("skin_classifier"))
+    recorded = event.asset_materialization.metadata.get(TRAINING_DATA_SHA256) if event else None
+    return recorded.value if recorded else None
+
+
 @dg.asset(
     group_name=SERVING,
     kinds={"scikitlearn"},
@@ -147,6 +154,15 @@ def production_skin_classifier(
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
+    training = training_identity(train_pixels)
+    fitted_on = candidate_training_sha256(context.instance)
+    if fitted_on is not None and fitted_on != training["sha256"]:
+        # Judged with another split, the candidate could be scored on colours it trained on.
+        raise dg.Failure(
+            f"skin_classifier was fitted on other training pixels (sha256 {fitted_on[:12]}…) than the current "
+            f"train_pixels ({len(train_pixels):,} rows, sha256 {training['sha256'][:12]}…): "
+            "materialize skin_classifier again first"
+        )
     store = ChampionStore(blob_store)
     current = store.current()
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
@@ -164,7 +180,6 @@ def production_skin_classifier(
             champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), comparable)
             if len(comparable) < len(test_pixels):
                 compared_scores = evaluate_classifier(skin_classifier, comparable)
-    training = training_identity(train_pixels)
     if current is not None and champion_scores is None:
         decision = PromotionDecision(
             False, f"no honest comparison: {compared_on} do not hold both classes; champion stays"

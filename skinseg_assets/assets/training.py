@@ -8,6 +8,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
+from skinseg_assets.pixels.champion import data_identity
 from skinseg_assets.pixels.metrics import MIN_F1, evaluate_classifier, metrics_row
 from skinseg_assets.pixels.model import (
     DEFAULT_ESTIMATOR,
@@ -57,6 +58,7 @@ RETRAIN_ON_NEW_DATA = (EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_
 )
 VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
 METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
+TRAINING_DATA_SHA256 = "Training data sha256"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
 
@@ -197,6 +199,8 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
             "Training rows": dg.MetadataValue.int(fitted.training_rows),
             "Training batches": dg.MetadataValue.json(sorted(train_pixels["batch"].unique().tolist())),
             "Training skin share": dg.MetadataValue.float(class_balance(train_pixels)),
+            # production_skin_classifier checks it: a candidate is judged only with its own split.
+            TRAINING_DATA_SHA256: data_identity(train_pixels)["sha256"],
             "Fit time (s)": dg.MetadataValue.float(round(fitted.fit_seconds, 3)),
         },
     )

@@ -163,6 +163,18 @@ def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_t
     assert f"on {decision['Compared on']}" in decision["Reason"]
 
 
+def test_a_candidate_fitted_on_another_split_is_not_judged(data_dir, instance):
+    train(instance, GOOD, first=True)
+    run(instance, [small_pixel_split], test_fraction=0.3)  # a new split; the candidate is not refitted
+    result = run(instance, [production_skin_classifier], raise_on_error=False)
+    assert not result.success
+    message = str(result.failure_data_for_node("production_skin_classifier").error)
+    assert "skin_classifier was fitted on other training pixels" in message
+    assert f"than the current train_pixels ({len(split_by_colour(sample_pixels(), 0.3).train):,} rows" in message
+    assert "materialize skin_classifier again first" in message
+    assert history(data_dir) == [("promoted", 1)]  # no decision recorded
+
+
 def test_without_unseen_test_rows_of_both_classes_the_champion_stays(data_dir, instance):
     train(instance, GOOD, first=True)
     # A champion that trained on every bucket leaves no test colour it has not seen.
