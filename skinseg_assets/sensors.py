@@ -1,13 +1,13 @@
 """Sensors: new files in the landing zone become batches, and declarative automation does the rest."""
 
-import json
 import os
 
 import dagster as dg
 
+from skinseg_assets.assets.ingestion import duplicates_to_recheck
 from skinseg_assets.jobs import ingest_batch_job
 from skinseg_assets.partitions import pixel_batches
-from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, plan_tick
+from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, plan_tick, read_cursor, write_cursor
 from skinseg_assets.pixels.source import BUNDLED_UCI_SHA256, BUNDLED_UCI_URI
 from skinseg_assets.resources.landing_zone import LandingZone
 
@@ -30,7 +30,7 @@ def bundled_batch() -> BatchRequest:
     description="Registers each new or replaced file in the landing zone as a pixel_batches partition and ingests it once.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: LandingZone) -> dg.SensorResult:
-    seen = json.loads(context.cursor) if context.cursor else {}
+    seen = read_cursor(context.cursor)
     # Listing first: if it fails, the tick fails and the cursor stays where it was (no file is lost).
     landed = [bundled_batch()] + [
         BatchRequest(batch=landed_file.batch, identity=landed_file.identity, uri=landed_file.uri)
@@ -40,6 +40,18 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
     plan = plan_tick(landed, seen, existing, MAX_BATCHES_PER_TICK)
     if plan.waiting:
         context.log.info(f"{plan.waiting} more landed files wait for the next tick")
+    # A copy whose original no longer holds its content (replaced, deleted, or a copy itself now)
+    # is ingested again, once per such change: otherwise its rows would stay quarantined for good.
+    planned = {request.batch for request in plan.requests}
+    rechecks = [
+        dg.RunRequest(
+            run_key=f"{batch}#recheck@{original_change}",
+            partition_key=batch,
+            tags={"skinseg/recheck": f"duplicate of {original_change}"[:200]},
+        )
+        for batch, original_change in sorted(duplicates_to_recheck(context.instance).items())
+        if batch not in planned
+    ]
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -48,9 +60,10 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
                 tags={"skinseg/source": request.uri[:200], "skinseg/content": request.identity[:200]},
             )
             for request in plan.requests
-        ],
+        ]
+        + rechecks,
         dynamic_partitions_requests=[pixel_batches.build_add_request(plan.new_partitions)] if plan.new_partitions else [],
-        cursor=json.dumps(plan.cursor, sort_keys=True),
+        cursor=write_cursor(plan.cursor),
     )
 
 

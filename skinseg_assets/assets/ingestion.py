@@ -1,6 +1,7 @@
 """Ingestion assets, one partition per landed batch: pixels as read, then usable vs. rejected."""
 
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -44,8 +45,17 @@ def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: Lazy
 RECORDS_PER_FETCH = 1_000
 
 
-def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
-    """The content sha256 of each batch whose latest raw materialization was not itself a duplicate."""
+@dataclass(frozen=True)
+class RawIngest:
+    """What a batch's latest raw materialization recorded."""
+
+    sha256: str | None
+    duplicate_of: str | None
+    storage_id: int
+
+
+def latest_raw_ingests(instance: dg.DagsterInstance) -> dict[str, RawIngest]:
+    """Each batch's latest raw materialization (deleted batches included), from the event log."""
     raw = dg.AssetKey("raw_skin_pixels")
     # One event per batch, however many times each was ingested.
     latest_ids = sorted(
@@ -57,14 +67,49 @@ def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
         records += instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=raw, storage_ids=chunk), limit=len(chunk)
         ).records
-    originals = {}
+    ingests = {}
     for record in records:
         materialization = record.asset_materialization
-        metadata = materialization.metadata if materialization else {}
-        duplicate = "Duplicate of" in metadata and metadata["Duplicate of"].value != "none"
-        if "sha256" in metadata and not duplicate:
-            originals[materialization.partition] = metadata["sha256"].value
-    return originals
+        if materialization is None:
+            continue
+        metadata = materialization.metadata
+        duplicate = metadata["Duplicate of"].value if "Duplicate of" in metadata else "none"
+        ingests[materialization.partition] = RawIngest(
+            sha256=metadata["sha256"].value if "sha256" in metadata else None,
+            duplicate_of=None if duplicate == "none" else duplicate,
+            storage_id=record.storage_id,
+        )
+    return ingests
+
+
+def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The content sha256 of each batch whose latest raw materialization was not itself a duplicate."""
+    return {
+        batch: ingest.sha256
+        for batch, ingest in latest_raw_ingests(instance).items()
+        if ingest.sha256 and ingest.duplicate_of is None
+    }
+
+
+def duplicates_to_recheck(instance: dg.DagsterInstance) -> dict[str, str]:
+    """Batches counted as duplicates of an original that no longer holds their content.
+
+    The original's file was replaced, its partition deleted, or it became a duplicate itself: the
+    copy's rows would otherwise stay quarantined for good. Maps each such batch to a token naming
+    the original's change (its latest storage id), so each change asks for one re-check.
+    """
+    existing = set(instance.get_dynamic_partitions(pixel_batches.name))
+    ingests = latest_raw_ingests(instance)
+    stale = {}
+    for batch, ingest in ingests.items():
+        if batch not in existing or ingest.duplicate_of is None:
+            continue
+        original = ingests.get(ingest.duplicate_of)
+        present = ingest.duplicate_of in existing
+        if present and original and original.duplicate_of is None and original.sha256 == ingest.sha256:
+            continue
+        stale[batch] = f"{ingest.duplicate_of}@{original.storage_id if original else 0}{'' if present else ':deleted'}"
+    return stale
 
 
 def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str | None:

@@ -1,6 +1,7 @@
 """Batches: one landed pixel file each. Keys, which names count as landed, and content identity."""
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ class LandedFile:
 
     name: str
     uri: str
-    identity: str  # GCS generation, or size + mtime locally: changes whenever the content is replaced
+    # GCS generation, or size + mtime + ctime locally: changes whenever the content is replaced. It may
+    # come back to an earlier value (a restored file, a rolled-back snapshot), so it is not a run key.
+    identity: str
 
     @property
     def batch(self) -> str:
@@ -58,33 +61,98 @@ class BatchRequest:
     batch: str
     identity: str
     uri: str
+    request: int = 1  # the how-many-th run request for this batch this is
 
     @property
     def run_key(self) -> str:
-        # Name plus content identity: the same file is run once; a replaced file runs again.
-        return f"{self.batch}@{self.identity}"
+        # Dagster skips, for good, a run request whose run key already has a run: the count makes
+        # each request for a batch unique, even when its file comes back with an identity seen before
+        # (e.g. day-1.txt#3@size:...: v1, v2, then v1 restored). The identity keeps it readable.
+        return f"{self.batch}#{self.request}@{self.identity}"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the cursor records for a batch: the identity last requested, and how many requests so far."""
+
+    identity: str
+    requests: int
+
+
+def same_version(seen_identity: str, identity: str) -> bool:
+    """Whether `identity` is the version `seen_identity` was taken for.
+
+    Cursors written before local identities had the inode change time hold `size:S:mtime_ns:M`;
+    the same file now reads `size:S:mtime_ns:M:ctime_ns:C`. It counts as seen: an upgrade does not
+    ingest every file again.
+    """
+    if seen_identity == identity:
+        return True
+    legacy_local = seen_identity.startswith("size:") and ":ctime_ns:" not in seen_identity
+    return legacy_local and identity.startswith(f"{seen_identity}:ctime_ns:")
+
+
+def read_cursor(text: str | None) -> dict[str, Seen]:
+    """The sensor cursor: batch -> Seen. Also reads the older form, batch -> identity.
+
+    An older entry counts as one request: its run keys (`batch@identity`) have no `#`, which batch
+    keys never contain, so they never clash with the ones made from here on.
+    """
+    seen = {}
+    for batch, entry in (json.loads(text) if text else {}).items():
+        if isinstance(entry, str):
+            seen[batch] = Seen(identity=entry, requests=1)
+        else:
+            seen[batch] = Seen(identity=entry["identity"], requests=int(entry["requests"]))
+    return seen
+
+
+def write_cursor(seen: dict[str, Seen]) -> str:
+    return json.dumps(
+        {batch: {"identity": entry.identity, "requests": entry.requests} for batch, entry in seen.items()},
+        sort_keys=True,
+    )
 
 
 @dataclass(frozen=True)
 class TickPlan:
     new_partitions: list[str]
     requests: list[BatchRequest]
-    cursor: dict[str, str]
+    cursor: dict[str, Seen]
     waiting: int  # files left for later ticks
 
 
 def plan_tick(
-    landed: list[BatchRequest], seen: dict[str, str], existing_partitions: set[str], max_requests: int
+    landed: list[BatchRequest], seen: dict[str, Seen], existing_partitions: set[str], max_requests: int
 ) -> TickPlan:
     """What one sensor tick does: which batches to register and run, and the cursor after it.
 
-    `seen` maps batch -> the identity already requested. The cursor only advances for the
-    requests this tick makes, so files past `max_requests` are taken by later ticks.
+    `seen` maps batch -> the identity last requested and the number of requests so far. Entries
+    stay after their file is gone, so a file landed again under the same name continues the count.
+    The cursor only advances for the requests this tick makes, so files past `max_requests` are
+    taken by later ticks.
     """
-    changed = [request for request in landed if seen.get(request.batch) != request.identity]
-    requests = changed[:max_requests]
     cursor = dict(seen)
-    for request in requests:
-        cursor[request.batch] = request.identity
+    changed = []
+    for landed_batch in landed:
+        previous = seen.get(landed_batch.batch)
+        if previous is None:
+            changed.append(landed_batch)
+        elif same_version(previous.identity, landed_batch.identity):
+            # Unchanged; an older cursor entry takes the current form of the identity.
+            cursor[landed_batch.batch] = Seen(identity=landed_batch.identity, requests=previous.requests)
+        else:
+            changed.append(landed_batch)
+    requests = []
+    for landed_batch in changed[:max_requests]:
+        previous = seen.get(landed_batch.batch)
+        request = BatchRequest(
+            batch=landed_batch.batch,
+            identity=landed_batch.identity,
+            uri=landed_batch.uri,
+            request=(previous.requests if previous else 0) + 1,
+        )
+        requests.append(request)
+        cursor[request.batch] = Seen(identity=request.identity, requests=request.request)
     new_partitions = sorted({request.batch for request in requests} - existing_partitions)
     return TickPlan(new_partitions=new_partitions, requests=requests, cursor=cursor, waiting=len(changed) - len(requests))

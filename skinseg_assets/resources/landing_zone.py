@@ -3,6 +3,7 @@
 skinseg only lists and reads it: files are never moved, changed or deleted there.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -66,13 +67,7 @@ class LandingZone(dg.ConfigurableResource):
                 stat = path.stat()
                 if settled_only and now - stat.st_mtime < self.settle_seconds:
                     continue  # may still be being written; a later tick takes it
-                files.append(
-                    LandedFile(
-                        name=name,
-                        uri=str(path.resolve()),
-                        identity=f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}",
-                    )
-                )
+                files.append(LandedFile(name=name, uri=str(path.resolve()), identity=local_identity(stat)))
         return sorted(files, key=lambda landed: landed.name)
 
     def find(self, batch: str) -> LandedFile:
@@ -84,6 +79,17 @@ class LandingZone(dg.ConfigurableResource):
 
     def read(self, landed: LandedFile) -> PixelFile:
         return read_pixel_source(landed.uri, self.gcs)
+
+
+def local_identity(stat: os.stat_result) -> str:
+    """What identifies a local file's version: size, modification time and inode change time.
+
+    The modification time can be set back (`cp -p`, `rsync -a`, `touch -d`, a file moved back from
+    a backup); the change time cannot: writing, renaming or re-timing a file sets it to now. So a
+    replaced file never reads as a version taken before, even with the same size and mtime. A
+    chmod, chown or new hard link sets it too: the file is then ingested once more, same rows.
+    """
+    return f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}:ctime_ns:{stat.st_ctime_ns}"
 
 
 def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:

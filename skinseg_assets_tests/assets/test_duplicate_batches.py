@@ -3,7 +3,7 @@
 import dagster as dg
 
 from skinseg_assets.assets import ingestion
-from skinseg_assets.assets.ingestion import duplicate_of, original_batch_sha256s
+from skinseg_assets.assets.ingestion import duplicate_of, duplicates_to_recheck, original_batch_sha256s
 from skinseg_assets.partitions import pixel_batches
 
 RAW = dg.AssetKey("raw_skin_pixels")
@@ -55,3 +55,41 @@ def test_more_batches_than_dagster_fetches_at_once_are_read_in_chunks(instance, 
         record_raw(instance, batch, f"content-{number}")
     assert original_batch_sha256s(instance) == {batch: f"content-{number}" for number, batch in enumerate(batches)}
     assert duplicate_of(instance, "copy", "content-7") == "batch-7"
+
+
+def test_a_copy_is_rechecked_once_each_time_its_original_stops_holding_its_content(instance):
+    instance.add_dynamic_partitions(pixel_batches.name, ["a", "b", "c"])
+    record_raw(instance, "a", "same")
+    record_raw(instance, "b", "same", duplicate_of_batch="a")
+    record_raw(instance, "c", "other")
+    assert duplicates_to_recheck(instance) == {}  # the original still holds the copy's content
+
+    record_raw(instance, "a", "replaced")  # a's file was replaced: b's rows are no longer counted anywhere
+    first = duplicates_to_recheck(instance)
+    assert set(first) == {"b"} and first["b"].startswith("a@")
+    assert duplicates_to_recheck(instance) == first  # the same change gives the same token (one run key)
+
+    record_raw(instance, "a", "replaced again")
+    second = duplicates_to_recheck(instance)
+    assert set(second) == {"b"} and second["b"] != first["b"]
+
+    record_raw(instance, "b", "same")  # the re-check ran: b is an original now
+    assert duplicates_to_recheck(instance) == {}
+
+
+def test_a_copy_of_a_deleted_batch_or_of_a_batch_turned_duplicate_is_rechecked(instance):
+    instance.add_dynamic_partitions(pixel_batches.name, ["a", "b", "c", "d"])
+    record_raw(instance, "a", "one")
+    record_raw(instance, "b", "one", duplicate_of_batch="a")
+    record_raw(instance, "c", "two")
+    record_raw(instance, "d", "two", duplicate_of_batch="c")
+    instance.delete_dynamic_partition(pixel_batches.name, "a")
+    assert duplicates_to_recheck(instance)["b"].endswith(":deleted") and duplicates_to_recheck(instance)["b"].startswith("a@")
+    record_raw(instance, "c", "one", duplicate_of_batch="b")  # c's file now copies b (an original then)
+    record_raw(instance, "b", "one", duplicate_of_batch="e")  # and b was since counted a copy of another
+    stale = duplicates_to_recheck(instance)
+    # b: its original is gone; c: its original is a copy now; d: its original's content changed.
+    assert set(stale) == {"b", "c", "d"}
+    assert stale["b"] == "e@0:deleted"
+    instance.delete_dynamic_partition(pixel_batches.name, "d")
+    assert set(duplicates_to_recheck(instance)) == {"b", "c"}  # a deleted copy needs nothing

@@ -125,3 +125,37 @@ def test_a_ten_times_larger_file_is_ingested_whole(landing, instance):
     validated = run.asset_materializations_for_node("validated_and_rejected_skin_pixels")
     rows = next(m for m in validated if m.asset_key.path == ["validated_skin_pixels"]).metadata["Rows"].value
     assert rows == 2_450_570
+
+
+def test_a_copy_counts_again_once_its_original_file_is_replaced(landing, instance):
+    defs = build_definitions()
+    job = defs.resolve_job_def("ingest_batch_job")
+    cursor = None
+
+    def tick_and_run() -> dict:
+        """One tick with the previous tick's cursor; its requests run here. Returns run key -> run."""
+        nonlocal cursor
+        result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"], cursor)
+        cursor = result.cursor
+        return {
+            request.run_key: job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
+            for request in result.run_requests
+            if request.partition_key != BUNDLED_BATCH
+        }
+
+    land_file(landing, "day-1.txt", GOOD)
+    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1.txt"]
+    land_file(landing, "day-1-again.txt", GOOD)
+    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1-again.txt"]
+    assert rows_kept(defs, instance, "day-1-again.txt")[0] == 0  # a duplicate
+    assert tick_and_run() == {}  # its original still holds its content: nothing to re-check
+
+    land_file(landing, "day-1.txt", "1\t2\t3\t2\n")  # the original's file is replaced
+    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1.txt"]
+    recheck = tick_and_run()
+    assert len(recheck) == 1
+    key, run = next(iter(recheck.items()))
+    assert key.startswith("day-1-again.txt#recheck@day-1.txt@")
+    assert run.asset_materializations_for_node("raw_skin_pixels")[0].metadata["Duplicate of"].value == "none"
+    assert rows_kept(defs, instance, "day-1-again.txt")[0] == 3  # its rows count again
+    assert tick_and_run() == {}

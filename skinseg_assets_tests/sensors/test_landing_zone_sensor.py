@@ -1,6 +1,10 @@
 """landing_zone_sensor: each landed file becomes a partition and one run, exactly once."""
 
 import json
+import os
+import re
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -9,7 +13,7 @@ from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone
-from skinseg_assets.sensors import landing_zone_sensor
+from skinseg_assets.sensors import bundled_batch, landing_zone_sensor
 from skinseg_assets_tests.helpers import land_file, tick_landing_zone_sensor
 
 ROWS = "74\t85\t123\t1\n10\t20\t30\t2\n"
@@ -56,6 +60,73 @@ def test_a_replaced_file_runs_once_more_under_the_same_partition(instance, zone,
     assert second.dynamic_partitions_requests == []  # the partition already exists
     third = tick_landing_zone_sensor(instance, zone, cursor=second.cursor)
     assert third.run_requests == []
+
+
+
+def _restore_by_setting_the_mtime_back(path: Path, content: str, mtime_ns: int, backup: Path) -> None:
+    land_file(path.parent, path.name, content)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def _restore_by_copying_with_its_times(path: Path, content: str, mtime_ns: int, backup: Path) -> None:
+    shutil.copy2(backup, path)  # cp -p, rsync -a
+
+
+def _restore_by_moving_back(path: Path, content: str, mtime_ns: int, backup: Path) -> None:
+    os.replace(backup, path)  # mv
+
+
+@pytest.mark.parametrize(
+    "restore",
+    [_restore_by_setting_the_mtime_back, _restore_by_copying_with_its_times, _restore_by_moving_back],
+    ids=["utime", "cp-p", "mv"],
+)
+def test_a_file_restored_with_its_old_size_and_mtime_runs_again_under_a_new_run_key(instance, zone, tmp_path, restore):
+    # v1, a bad v2, then v1 back from a backup. Dagster skips for good a run request whose run key
+    # already has a run (and the cursor moves on), so the restore needs a run key of its own.
+    path = Path(land_file(tmp_path / "landing", "day-1.txt", ROWS))
+    backup = tmp_path / "backup-day-1.txt"
+    shutil.copy2(path, backup)
+    v1 = path.stat()
+    first = tick_landing_zone_sensor(instance, zone)
+    land_file(tmp_path / "landing", "day-1.txt", ROWS + "1\t2\t3\t2\n", age_seconds=30)
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
+    assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
+
+    restore(path, ROWS, v1.st_mtime_ns, backup)
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (v1.st_size, v1.st_mtime_ns)
+    third = tick_landing_zone_sensor(instance, zone, cursor=second.cursor)
+    assert [request.partition_key for request in third.run_requests] == ["day-1.txt"]
+    run_key = third.run_requests[0].run_key
+    assert run_key not in run_keys(first) + run_keys(second)
+    assert re.fullmatch(r"day-1\.txt#3@size:\d+:mtime_ns:\d+:ctime_ns:\d+", run_key)  # readable in the UI
+
+    cursor = third.cursor
+    for _ in range(3):  # unchanged from here on: never a second request
+        again = tick_landing_zone_sensor(instance, zone, cursor=cursor)
+        assert again.run_requests == []
+        assert again.cursor == cursor
+        cursor = again.cursor
+
+
+def test_a_cursor_written_before_the_request_count_neither_fails_nor_runs_anything_again(instance, zone, tmp_path):
+    # An existing deployment's cursor: batch -> identity, local identities without the change time.
+    path = Path(land_file(tmp_path / "landing", "day-1.txt", ROWS))
+    stat = path.stat()
+    legacy_identity = f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}"
+    legacy_cursor = json.dumps({BUNDLED_BATCH: bundled_batch().identity, "day-1.txt": legacy_identity})
+    first = tick_landing_zone_sensor(instance, zone, cursor=legacy_cursor)
+    assert first.run_requests == []
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
+    assert second.run_requests == []
+    assert second.cursor == first.cursor
+
+    land_file(tmp_path / "landing", "day-1.txt", ROWS + "1\t2\t3\t2\n", age_seconds=30)
+    third = tick_landing_zone_sensor(instance, zone, cursor=second.cursor)
+    assert [request.partition_key for request in third.run_requests] == ["day-1.txt"]
+    run_key = third.run_requests[0].run_key
+    assert run_key != f"day-1.txt@{legacy_identity}"  # the key the old sensor used for v1
+    assert run_key.startswith("day-1.txt#2@size:")
 
 
 @pytest.mark.parametrize("name", [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md"])
