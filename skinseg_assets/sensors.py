@@ -42,7 +42,9 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
         context.log.info(f"{plan.waiting} more landed files wait for the next tick")
     # A copy whose original no longer holds its content (replaced, deleted, or a copy itself now)
     # is ingested again, once per such change: otherwise its rows would stay quarantined for good.
+    # Only copies whose file is still landed: a run for any other would fail on the missing file.
     planned = {request.batch for request in plan.requests}
+    landed_batches = {landed_batch.batch for landed_batch in landed}
     rechecks = [
         dg.RunRequest(
             run_key=f"{batch}#recheck@{original_change}",
@@ -50,7 +52,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
             tags={"skinseg/recheck": f"duplicate of {original_change}"[:200]},
         )
         for batch, original_change in sorted(duplicates_to_recheck(context.instance).items())
-        if batch not in planned
+        if batch in landed_batches and batch not in planned
     ]
     return dg.SensorResult(
         run_requests=[

@@ -170,6 +170,7 @@ def production_skin_classifier(
     candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
     champion_scores = compared_scores = None
     compared_on = CURRENT_TEST_SPLIT
+    comparable = test_pixels
     if current is not None:
         # Only colours neither model trained on: a champion fitted with a smaller test fraction saw
         # some of today's test colours.
@@ -214,7 +215,7 @@ def production_skin_classifier(
         reason=decision.reason,
         candidate_f1=(compared_scores or candidate_scores).f1,
         champion_f1=champion_scores.f1 if champion_scores else None,
-        test_rows=len(test_pixels),
+        test_rows=len(comparable) if champion_scores else len(test_pixels),  # the rows both F1s are on
     )
     return dg.MaterializeResult(
         metadata={

@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
@@ -18,7 +19,7 @@ from skinseg_assets.pixels.model import (
     fit_classifier,
 )
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
-from skinseg_assets.pixels.split import TEST_FRACTION, class_balance, split_by_colour
+from skinseg_assets.pixels.split import TEST_FRACTION, SplitError, class_balance, split_by_colour
 
 TRAINING = "training"
 
@@ -63,21 +64,22 @@ SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Rec
 
 
 def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]) -> list[str]:
-    """The batches whose blocking check failed on their latest validated rows.
+    """The batches whose latest completed blocking check failed.
 
     The automation veto keeps such a batch from triggering a retrain, but any run that trains
-    (training_job, a UI materialization) loads every batch's stored rows: this keeps them out.
+    (training_job, a UI materialization) loads every batch's stored rows: this keeps them out until
+    the batch passes its check again. Planned checks are skipped: a later run that never got as far
+    as the check (an unreadable replacement, a queued re-ingest) does not clear a failure.
     """
-    if not batches:
-        return []
-    infos = instance.event_log_storage.get_asset_check_partition_info(
-        [VALIDATED_PIXELS_SCHEMA], partition_keys=batches
-    )
-    return sorted(
-        info.partition_key
-        for info in infos
-        if info.is_current and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
-    )
+    completed = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    failing = []
+    for batch in batches:
+        latest = instance.event_log_storage.get_asset_check_execution_history(
+            VALIDATED_PIXELS_SCHEMA, limit=1, status=completed, partition_filter=PartitionKeyFilter(key=batch)
+        )
+        if latest and latest[0].status == AssetCheckExecutionRecordStatus.FAILED:
+            failing.append(batch)
+    return sorted(failing)
 
 
 class ColourSplitConfig(dg.Config):
@@ -121,6 +123,8 @@ def train_and_test_pixels(
     if held_back:
         context.log.warning(f"held back, their blocking check failed: {', '.join(held_back)}")
         validated_skin_pixels = validated_skin_pixels[~validated_skin_pixels["batch"].isin(held_back)]
+        if validated_skin_pixels.empty:
+            raise SplitError(f"every stored batch is held back, their blocking check failed: {', '.join(held_back)}")
     split = split_by_colour(validated_skin_pixels, config.test_fraction)
     overlap = split.colour_overlap()
     for name, frame in (("train_pixels", split.train), ("test_pixels", split.test)):

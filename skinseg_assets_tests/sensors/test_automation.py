@@ -89,6 +89,19 @@ def test_a_manual_training_run_leaves_out_a_batch_failing_its_blocking_check(tra
     assert split["Batches held back (blocking check failed)"].value == "bad.txt"
 
 
+def test_a_later_run_that_never_reaches_the_check_does_not_clear_a_failure(trained, instance, tmp_path):
+    defs, _ = trained
+    bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    assert not check_evaluation(ingest(defs, instance, "bad.txt", bad), "validated_pixels_schema").passed
+    bad.write_text("")  # the replacement cannot be read: the run plans the check but never evaluates it
+    assert not ingest(defs, instance, "bad.txt", bad).success
+    _, manual = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
+    assert manual.success
+    assert "bad.txt" not in set(defs.load_asset_value("train_pixels", instance=instance)["batch"])
+    split = manual.asset_materializations_for_node("train_and_test_pixels")[0].metadata
+    assert split["Batches held back (blocking check failed)"].value == "bad.txt"
+
+
 def test_a_batch_whose_fixed_file_passes_its_check_is_trained_on_again(trained, instance, tmp_path):
     defs, _ = trained
     path = tmp_path / "day-1.txt"

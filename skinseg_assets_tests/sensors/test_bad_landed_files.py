@@ -159,3 +159,14 @@ def test_a_copy_counts_again_once_its_original_file_is_replaced(landing, instanc
     assert run.asset_materializations_for_node("raw_skin_pixels")[0].metadata["Duplicate of"].value == "none"
     assert rows_kept(defs, instance, "day-1-again.txt")[0] == 3  # its rows count again
     assert tick_and_run() == {}
+
+
+def test_a_copy_whose_file_is_gone_is_not_rechecked(landing, instance):
+    defs = ingest_original_then_land_copy(landing, instance)
+    assert ingest_landed(instance, defs)["day-1-again.txt"].success  # counted as a copy of day-1.txt
+    (landing / "day-1-again.txt").unlink()
+    land_file(landing, "day-1.txt", "1\t2\t3\t2\n")
+    assert ingest_landed(instance, defs)["day-1.txt"].success  # the original's content changed
+    result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"])
+    # A run for it would only fail on the missing file.
+    assert not [request for request in result.run_requests if "#recheck@" in request.run_key]
