@@ -21,7 +21,7 @@ def main(store: Path) -> dict[str, float]:
     import duckdb
     import skops.io as sio
 
-    from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion
+    from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion, training_identity
     from skinseg_assets.pixels.drift import drift_report
     from skinseg_assets.pixels.schema import ValidatedSkinPixels
     from skinseg_assets.pixels.batches import BUNDLED_BATCH
@@ -78,7 +78,7 @@ def main(store: Path) -> dict[str, float]:
         decision = decide_promotion(Contender(metrics.f1, len(split.train)), champion)
         if decision.promote:
             champion_file.write_bytes(sio.dumps(fitted.model))
-            manifest = {"training_data": data_identity(split.train), "test_data": data_identity(split.test), "f1": metrics.f1}
+            manifest = {"training_data": training_identity(split.train), "test_data": data_identity(split.test), "f1": metrics.f1}
             (store / "champion.json").write_text(json.dumps(manifest))
 
     def store_everything():
