@@ -51,7 +51,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
             partition_key=batch,
             tags={"skinseg/recheck": f"duplicate of {original_change}"[:200]},
         )
-        for batch, original_change in sorted(duplicates_to_recheck(context.instance).items())
+        for batch, original_change in sorted(duplicates_to_recheck(context.instance, existing).items())
         if batch in landed_batches and batch not in planned
     ]
     return dg.SensorResult(

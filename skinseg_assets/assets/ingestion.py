@@ -91,14 +91,16 @@ def original_batch_sha256s(instance: dg.DagsterInstance) -> dict[str, str]:
     }
 
 
-def duplicates_to_recheck(instance: dg.DagsterInstance) -> dict[str, str]:
+def duplicates_to_recheck(instance: dg.DagsterInstance, existing: set[str] | None = None) -> dict[str, str]:
     """Batches counted as duplicates of an original that no longer holds their content.
 
     The original's file was replaced, its partition deleted, or it became a duplicate itself: the
     copy's rows would otherwise stay quarantined for good. Maps each such batch to a token naming
     the original's change (its latest storage id), so each change asks for one re-check.
+    `existing` is the pixel_batches partitions, if the caller has them already.
     """
-    existing = set(instance.get_dynamic_partitions(pixel_batches.name))
+    if existing is None:
+        existing = set(instance.get_dynamic_partitions(pixel_batches.name))
     ingests = latest_raw_ingests(instance)
     stale = {}
     for batch, ingest in ingests.items():

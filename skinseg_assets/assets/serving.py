@@ -16,7 +16,6 @@ from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA, TRAINING_DATA_SH
 from skinseg_assets.pixels.champion import (
     CURRENT_TEST_SPLIT,
     Contender,
-    PromotionDecision,
     data_identity,
     decide_promotion,
     training_identity,
@@ -168,7 +167,8 @@ def production_skin_classifier(
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
     # if another run replaced the stored model or split since model_metrics ran.
     candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
-    champion_scores = compared_scores = None
+    champion_scores = None
+    compared_scores = candidate_scores  # the candidate's scores on the rows the decision compares
     compared_on = CURRENT_TEST_SPLIT
     comparable = test_pixels
     if current is not None:
@@ -177,20 +177,16 @@ def production_skin_classifier(
         comparable = unseen_by_champion(test_pixels, current.training_data)
         if len(comparable) < len(test_pixels):
             compared_on = f"the {len(comparable):,} of {len(test_pixels):,} test rows the champion did not train on"
-        if comparable["is_skin"].nunique() == 2:
+            compared_scores = evaluate_classifier(skin_classifier, comparable) if comparable["is_skin"].nunique() == 2 else None
+        if compared_scores is not None:
             champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), comparable)
-            if len(comparable) < len(test_pixels):
-                compared_scores = evaluate_classifier(skin_classifier, comparable)
-    if current is not None and champion_scores is None:
-        decision = PromotionDecision(
-            False, f"no honest comparison: {compared_on} do not hold both classes; champion stays"
-        )
-    else:
-        decision = decide_promotion(
-            Contender((compared_scores or candidate_scores).f1, len(train_pixels)),
-            Contender(champion_scores.f1, int(current.training_data.get("rows", 0))) if current else None,
-            compared_on,
-        )
+    decision = decide_promotion(
+        Contender(compared_scores.f1 if compared_scores else None, len(train_pixels)),
+        Contender(champion_scores.f1 if champion_scores else None, int(current.training_data.get("rows", 0)))
+        if current
+        else None,
+        compared_on,
+    )
     if decision.promote:
         champion = store.publish(
             dumps_model(skin_classifier),
@@ -213,9 +209,9 @@ def production_skin_classifier(
         action=action,
         champion=champion,
         reason=decision.reason,
-        candidate_f1=(compared_scores or candidate_scores).f1,
+        candidate_f1=compared_scores.f1 if compared_scores else None,
         champion_f1=champion_scores.f1 if champion_scores else None,
-        test_rows=len(comparable) if champion_scores else len(test_pixels),  # the rows both F1s are on
+        test_rows=len(comparable),  # the rows both F1s are on
     )
     return dg.MaterializeResult(
         metadata={
@@ -224,7 +220,9 @@ def production_skin_classifier(
             "Champion version": champion.name,
             "Candidate F1 (current test split)": dg.MetadataValue.float(round(candidate_scores.f1, 6)),
             "Compared on": compared_on if current else "no champion",
-            "Candidate F1 (compared rows)": dg.MetadataValue.float(round((compared_scores or candidate_scores).f1, 6)),
+            "Candidate F1 (compared rows)": dg.MetadataValue.float(round(compared_scores.f1, 6))
+            if compared_scores
+            else "not compared",
             "Champion F1 before (compared rows)": dg.MetadataValue.float(round(champion_scores.f1, 6))
             if champion_scores
             else "no champion",

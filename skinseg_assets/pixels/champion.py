@@ -40,7 +40,7 @@ DEFAULT_FIRST_TRAINING_BUCKET = round(TEST_FRACTION * SPLIT_BUCKETS)
 class Contender:
     """What the rule needs to know about a model: its F1 on the current test split and its data size."""
 
-    f1: float
+    f1: float | None  # None: the rows it would be compared on do not hold both classes
     training_rows: int
 
 
@@ -56,6 +56,8 @@ def decide_promotion(
     """Whether the candidate replaces the champion (see the module docstring for the rule)."""
     if champion is None:
         return PromotionDecision(True, f"no champion yet; candidate F1 {candidate.f1:.6f} becomes the first")
+    if champion.f1 is None:
+        return PromotionDecision(False, f"no honest comparison: {compared_on} do not hold both classes; champion stays")
     candidate_f1 = round(candidate.f1, F1_DECIMALS)
     champion_f1 = round(champion.f1, F1_DECIMALS)
     scores = f"candidate F1 {candidate_f1:.6f} vs champion F1 {champion_f1:.6f} on {compared_on}"

@@ -17,6 +17,8 @@ from skinseg_assets_tests.champion_fixtures import sample_pixels
         (Contender(0.9899996, 101), Contender(0.9900004, 100), True, "tie, and the candidate saw more data"),
         (Contender(0.990001, 100), Contender(0.990000, 100), True, "candidate is better"),
         (Contender(0.99, 99), Contender(0.99, 100), False, "tie, and the candidate saw no more data"),
+        # No rows of both classes to compare on: the champion stays, however good the candidate.
+        (Contender(None, 500), Contender(None, 100), False, "no honest comparison: the current test split do not hold both classes"),
     ],
 )
 def test_promotion_rule(candidate, champion, promote, why):

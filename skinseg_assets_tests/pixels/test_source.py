@@ -156,6 +156,16 @@ def test_pixel_file_error_is_a_value_error_carrying_source_and_problem():
 # --- accepted files: the raw frame keeps every data line, as text ------------------------------
 
 
+def assert_good_rows_read_whole(parsed) -> None:
+    """GOOD_ROWS, field for field, and every one of them validated as the pixels they say."""
+    assert text_fields(parsed.raw) == GOOD_ROWS
+    assert parsed.raw["extra_fields"].isna().all()
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert len(outcome.rejected) == 0
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0], [255, 0, 17]]
+    assert outcome.validated["is_skin"].tolist() == [True, False, False]
+
+
 @pytest.mark.parametrize(
     ("delimiter", "name"),
     [("\t", "tab"), (",", "comma")],
@@ -171,13 +181,7 @@ def test_tab_and_comma_files_with_any_line_end_and_bom_are_read_whole(delimiter,
     assert tuple(parsed.raw.columns) == RAW_COLUMNS
     assert parsed.raw["line_number"].tolist() == [1, 2, 3]
     # No BOM character on the first field and no carriage return on the last one.
-    assert text_fields(parsed.raw) == GOOD_ROWS
-    assert parsed.raw["extra_fields"].isna().all()
-
-    outcome = validate_pixels(parsed.raw, FILE_NAME)
-    assert len(outcome.rejected) == 0
-    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0], [255, 0, 17]]
-    assert outcome.validated["is_skin"].tolist() == [True, False, False]
+    assert_good_rows_read_whole(parsed)
 
 
 def test_the_last_line_needs_no_line_end():
@@ -255,13 +259,7 @@ def test_a_header_s_column_order_is_honoured(header, order, delimiter):
     assert parsed.header == header.removeprefix("\ufeff")
     assert tuple(parsed.raw.columns) == RAW_COLUMNS
     assert parsed.raw["line_number"].tolist() == [2, 3, 4]
-    assert text_fields(parsed.raw) == GOOD_ROWS
-    assert parsed.raw["extra_fields"].isna().all()
-
-    outcome = validate_pixels(parsed.raw, FILE_NAME)
-    assert len(outcome.rejected) == 0
-    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [12, 200, 0], [255, 0, 17]]
-    assert outcome.validated["is_skin"].tolist() == [True, False, False]
+    assert_good_rows_read_whole(parsed)
 
 
 def test_an_rgb_export_is_not_read_as_bgr():
