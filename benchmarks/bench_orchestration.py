@@ -80,8 +80,12 @@ def main() -> None:
     empty_file = scratch / "empty_job.py"
     empty_file.write_text(EMPTY_JOB)
     empty = [str(BIN / "dagster"), "job", "execute", "-f", str(empty_file), "-j", "empty_job"]
+    variants = str(ROOT / "benchmarks" / "variant_jobs.py")
+    multiprocess = [str(BIN / "dagster"), "job", "execute", "-f", variants, "-a", "defs_multiprocess", "-j", "training_job_multiprocess"]
+    in_memory = [str(BIN / "dagster"), "job", "execute", "-f", variants, "-a", "defs_in_memory", "-j", "training_job_in_memory"]
 
     plain_seconds, dagster_seconds, empty_seconds, stages, phases = [], [], [], [], []
+    multiprocess_seconds, in_memory_seconds = [], []
     try:
         # One untimed round first: the instance's SQLite schema and the OS file cache warm up.
         for round_number in range(args.repeats + 1):
@@ -90,7 +94,11 @@ def main() -> None:
             elapsed_dagster, started_at, ended_at, _ = timed(dagster, {**env, "SKINSEG_DATA_DIR": str(data / "dagster")})
             dagster_phases = run_phases(home, started_at, ended_at)
             elapsed_empty, _, _, _ = timed(empty, env)
+            elapsed_multiprocess, _, _, _ = timed(multiprocess, {**env, "SKINSEG_DATA_DIR": str(data / "multiprocess")})
+            elapsed_in_memory, _, _, _ = timed(in_memory, {**env, "SKINSEG_DATA_DIR": str(data / "in-memory")})
             if round_number:
+                multiprocess_seconds.append(elapsed_multiprocess)
+                in_memory_seconds.append(elapsed_in_memory)
                 plain_seconds.append(elapsed_plain)
                 dagster_seconds.append(elapsed_dagster)
                 empty_seconds.append(elapsed_empty)
@@ -99,7 +107,10 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    a, b, c = (statistics.median(seconds) for seconds in (plain_seconds, dagster_seconds, empty_seconds))
+    a, b, c, d, e = (
+        statistics.median(seconds)
+        for seconds in (plain_seconds, dagster_seconds, empty_seconds, multiprocess_seconds, in_memory_seconds)
+    )
     fit = statistics.median(stage["fit"] for stage in stages)
     predict = statistics.median(stage["predict"] for stage in stages)
     test_rows = stages[0]["test_rows"]
@@ -116,6 +127,7 @@ default classifier, evaluate, draw the two plots, check the F1 floor, append the
 decide champion/challenger and store the champion with its manifest, store the frames in DuckDB
 and the model as skops. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
 instance, same storage). Whole commands, interleaved, median of {args.repeats} after one warm-up round.
+(d) and (e) are the same job changed in one respect each, to show where (b)'s time goes.
 
 | | median wall time (s) | each run (s) |
 | --- | --- | --- |
@@ -124,6 +136,16 @@ instance, same storage). Whole commands, interleaved, median of {args.repeats} a
 | (c) dagster job execute of a job with one empty asset | {c:.2f} | {', '.join(f'{s:.2f}' for s in empty_seconds)} |
 | **ratio b/a** | **{b / a:.2f}** (target ≤ 1.5) | |
 | (b − c)/a: the job without Dagster's fixed start-up cost | {(b - c) / a:.2f} | |
+| (d) as (b), on Dagster's default multiprocess executor (one step at a time) | {d:.2f} (d/a {d / a:.1f}) | {', '.join(f'{s:.2f}' for s in multiprocess_seconds)} |
+| (e) as (b), both IO managers replaced by Dagster's `InMemoryIOManager` | {e:.2f} (e/a {e / a:.2f}) | {', '.join(f'{s:.2f}' for s in in_memory_seconds)} |
+
+What the two variants (`benchmarks/variant_jobs.py`) show:
+- (d): the executor is the choice that matters most. A process per step loads Python, Dagster and the
+  code location again for each of the job's steps: {d - b:.1f} s more than (b).
+- (e): the storage is not where the rest of the gap is. With no frame or model stored or loaded
+  between steps, (e) does less work than (a) (which stores its frames and model), yet takes
+  {e / b:.0%} of (b)'s time. What remains is Dagster's own: its start-up (c), its events, and the bigger
+  heap that every garbage collection and the interpreter's exit walk.
 
 Where the time goes (medians): (a) {plain_imports:.2f} s importing, {plain_work:.2f} s of work, {plain_rest:.2f} s
 for the interpreter's start and exit. (b) {before_run:.2f} s before the run starts (the CLI, the

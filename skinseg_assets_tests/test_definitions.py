@@ -27,7 +27,7 @@ def test_every_job_resolves_and_says_what_it_does():
 
 def test_every_run_executes_in_one_process():
     # Including the runs the automation sensor launches (the implicit asset job): a process per
-    # step costs about two seconds each here.
+    # step makes training_job about five times slower here (BENCHMARKS.md, orchestration row (d)).
     jobs = [defs.resolve_implicit_global_asset_job_def(), *defs.resolve_all_job_defs()]
     assert {job.executor_def.name for job in jobs} == {dg.in_process_executor.name}
 
@@ -99,3 +99,25 @@ def test_the_local_code_location_loads_no_google_cloud_library():
     loaded = modules_loaded_by("import skinseg_assets; skinseg_assets.defs")
     assert "dagster" in loaded
     assert not loaded & {"dagster_gcp", "googleapiclient", "IPython"}
+
+
+def test_benchmark_variants_change_training_job_in_one_respect_each():
+    # bench_orchestration's rows (d) and (e) are only evidence if they run training_job's own steps.
+    import runpy
+    from pathlib import Path
+
+    variants = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "variant_jobs.py"))
+    training = defs.resolve_job_def("training_job")
+    steps = {node.name for node in training.graph.node_defs}
+    for definitions, job_name in ((variants["defs_multiprocess"], "training_job_multiprocess"),
+                                  (variants["defs_in_memory"], "training_job_in_memory")):
+        job = definitions.resolve_job_def(job_name)
+        assert {node.name for node in job.graph.node_defs} == steps
+        assert job.tags == training.tags
+    assert variants["defs_multiprocess"].resolve_job_def("training_job_multiprocess").executor_def.name == "multiprocess"
+    assert variants["defs_in_memory"].resolve_job_def("training_job_in_memory").executor_def.name == dg.in_process_executor.name
+    assert {key: type(resource) for key, resource in variants["defs_multiprocess"].resources.items()} == {
+        key: type(resource) for key, resource in build_definitions().resources.items()
+    }
+    in_memory = variants["defs_in_memory"].resources
+    assert all(isinstance(in_memory[key], dg.InMemoryIOManager) for key in ("io_manager", "model_io_manager"))

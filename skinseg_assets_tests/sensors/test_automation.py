@@ -102,6 +102,18 @@ def test_a_later_run_that_never_reaches_the_check_does_not_clear_a_failure(train
     assert split["Batches held back (blocking check failed)"].value == "bad.txt"
 
 
+def test_a_training_run_with_every_batch_held_back_fails_naming_them(data_dir, instance, tmp_path):
+    defs = build_definitions()
+    bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    assert not check_evaluation(ingest(defs, instance, "bad.txt", bad), "validated_pixels_schema").passed
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("train_pixels"), dg.AssetKey("test_pixels")], raise_on_error=False
+    )
+    assert not result.success
+    message = str(result.failure_data_for_node("train_and_test_pixels").error)
+    assert "every stored batch is held back, their blocking check failed: bad.txt" in message
+
+
 def test_a_batch_whose_fixed_file_passes_its_check_is_trained_on_again(trained, instance, tmp_path):
     defs, _ = trained
     path = tmp_path / "day-1.txt"
