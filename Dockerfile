@@ -8,13 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The project, installed the way the README installs it: a virtual environment and `pip install`
-# of this checkout (not editable here: the image holds a copy). dagster-postgres is the deployed
-# instance's storage (dagster.yaml); local runs use SQLite and do not need it.
+# of this checkout (not editable here: the image holds a copy).
 WORKDIR /opt/skinseg/src
 COPY pyproject.toml README.md ./
 COPY skinseg_assets ./skinseg_assets
 RUN python3 -m venv /opt/skinseg/venv \
- && /opt/skinseg/venv/bin/pip install . "dagster-postgres>=0.29,<0.30"
+ && /opt/skinseg/venv/bin/pip install .
 ENV PATH=/opt/skinseg/venv/bin:$PATH
 
 # The instance (dagster.yaml: Postgres from DAGSTER_PG_*) and the workspace (the gRPC server).

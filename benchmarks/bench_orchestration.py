@@ -142,7 +142,7 @@ instance, same storage). Whole commands, interleaved, median of {args.repeats} a
 What the two variants (`benchmarks/variant_jobs.py`) show:
 - (d): the executor is the choice that matters most. A process per step loads Python, Dagster and the
   code location again for each of the job's steps: {d - b:.1f} s more than (b).
-- (e): the storage is not where the rest of the gap is. With no frame or model stored or loaded
+- (e): storing and loading is not where most of the gap is. With no frame or model stored or loaded
   between steps, (e) does less work than (a) (which stores its frames and model), yet takes
   {e / b:.0%} of (b)'s time. What remains is Dagster's own: its start-up (c), its events, and the bigger
   heap that every garbage collection and the interpreter's exit walk.

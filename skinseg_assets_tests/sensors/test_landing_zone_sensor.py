@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from skinseg_assets.definitions import build_definitions
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.resources.blob_store import LazyGCSResource
@@ -127,6 +128,19 @@ def test_a_cursor_written_before_the_request_count_neither_fails_nor_runs_anythi
     run_key = third.run_requests[0].run_key
     assert run_key != f"day-1.txt@{legacy_identity}"  # the key the old sensor used for v1
     assert run_key.startswith("day-1.txt#2@size:")
+
+
+def test_the_bundled_batch_already_ingested_by_training_job_is_not_ingested_again(data_dir, instance, zone, tmp_path):
+    ingested = build_definitions().resolve_job_def("training_job").execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey(key) for key in ("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels")],
+    )
+    assert ingested.success
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    first = tick_landing_zone_sensor(instance, zone)
+    assert [request.partition_key for request in first.run_requests] == ["day-1.txt"]
+    assert json.loads(first.cursor)[BUNDLED_BATCH] == {"identity": bundled_batch().identity, "requests": 0}
+    assert tick_landing_zone_sensor(instance, zone, cursor=first.cursor).run_requests == []
 
 
 @pytest.mark.parametrize("name", [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md"])
