@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from skinseg_assets.assets.ingestion import duplicates_to_recheck
+from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, Seen, plan_tick, read_cursor, write_cursor
@@ -23,15 +24,6 @@ def bundled_batch() -> BatchRequest:
     return BatchRequest(batch=BUNDLED_BATCH, identity=f"sha256:{BUNDLED_UCI_SHA256}", uri=BUNDLED_UCI_URI)
 
 
-def ingested_before(instance: dg.DagsterInstance, batch: str) -> bool:
-    """Whether a run already validated the batch (training_job ingests the bundled one itself)."""
-    return bool(
-        instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("validated_skin_pixels"), asset_partitions=[batch]), limit=1
-        ).records
-    )
-
-
 @dg.sensor(
     job=ingest_batch_job,
     minimum_interval_seconds=_interval(),
@@ -41,9 +33,11 @@ def ingested_before(instance: dg.DagsterInstance, batch: str) -> bool:
 def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: LandingZone) -> dg.SensorResult:
     seen = read_cursor(context.cursor)
     bundled = bundled_batch()
-    if bundled.batch not in seen and ingested_before(context.instance, bundled.batch):
-        # The bundled file never changes (its sha256 is checked on read): ingesting it again would
-        # repeat the same rows and retrain for nothing. The cursor notes it with no request made.
+    validated = dg.AssetKey("validated_skin_pixels")
+    if bundled.batch not in seen and latest_materialization_metadata(context.instance, validated, bundled.batch) is not None:
+        # A run already validated the bundled batch (training_job ingests it first). Its file never
+        # changes (the sha256 is checked on read): ingesting it again would repeat the same rows and
+        # retrain for nothing. The cursor notes it with no request made.
         seen[bundled.batch] = Seen(identity=bundled.identity, requests=0)
     # Listing first: if it fails, the tick fails and the cursor stays where it was (no file is lost).
     landed = [bundled] + [

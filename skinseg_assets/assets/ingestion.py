@@ -8,7 +8,7 @@ import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
-from skinseg_assets.assets.metadata import markdown_table
+from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_table
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
@@ -167,10 +167,7 @@ def raw_skin_pixels(
 
 def recorded_raw_metadata(instance: dg.DagsterInstance, batch: str) -> dict[str, str]:
     """Source and duplicate status recorded by the batch's latest raw materialization."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_skin_pixels"), asset_partitions=[batch]), limit=1
-    ).records
-    metadata = records[0].asset_materialization.metadata if records and records[0].asset_materialization else {}
+    metadata = latest_materialization_metadata(instance, dg.AssetKey("raw_skin_pixels"), batch) or {}
     return {key: str(metadata[key].value) for key in ("Source", "Duplicate of") if key in metadata}
 
 

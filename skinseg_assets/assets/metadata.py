@@ -6,6 +6,19 @@ import dagster as dg
 import pandas as pd
 
 
+def latest_materialization_metadata(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None = None
+) -> dict[str, dg.MetadataValue] | None:
+    """The metadata of the asset's (partition's) latest materialization; None if there is none."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    return dict(materialization.metadata) if materialization else {}
+
+
 def markdown_table(frame: pd.DataFrame) -> dg.MarkdownMetadataValue:
     """A small frame as a Markdown table (for previews and summaries in the UI)."""
     header = "| " + " | ".join(str(column) for column in frame.columns) + " |"

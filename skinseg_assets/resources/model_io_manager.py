@@ -9,6 +9,7 @@ import hashlib
 
 import dagster as dg
 
+from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.resources.blob_store import BlobStore
 
 TRUSTED_MODULE_PREFIXES = ("sklearn.",)
@@ -58,14 +59,7 @@ def recorded_sha256(instance: dg.DagsterInstance | None, asset_key: dg.AssetKey,
     """The sha256 recorded at the latest materialization of this asset (partition), if any."""
     if instance is None:
         return None
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    if not records:
-        return None
-    metadata = records[0].asset_materialization.metadata if records[0].asset_materialization else {}
-    value = metadata.get("sha256")
+    value = (latest_materialization_metadata(instance, asset_key, partition) or {}).get("sha256")
     return value.value if value is not None else None
 
 
