@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data dir per test, a real fake-gcs-server, a Dagster instance."""
+"""Shared fixtures (an isolated data dir per test, a real fake-gcs-server, a Dagster instance) and
+how the suite is split between two workers."""
 
 import uuid
 from collections.abc import Iterator
@@ -45,3 +46,30 @@ def gcs_bucket(fake_gcs_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     gcs_client().create_bucket(name)
     monkeypatch.setenv(settings.GCS_BUCKET_ENV, name)
     return name
+
+
+# --- running on two workers (pytest-xdist: `-n 2 --dist loadscope` in pyproject.toml) -----------
+
+# The deployment tests share one running topology (package-scoped fixtures): one worker runs them all.
+DEPLOYMENT_TESTS = "skinseg_assets_tests/deployment/"
+# Tests that drive real Dagster processes for minutes. They go first, so that the rest of the suite
+# runs on the other worker meanwhile instead of one of them being left alone at the end.
+LONG_RUNNING_TESTS = (DEPLOYMENT_TESTS, "skinseg_assets_tests/sensors/test_daemon_end_to_end.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_RUNNING_TESTS))  # stable: else as collected
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist, never called
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` (one worker per module), with the deployment package as one unit."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndTheDeployment(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return DEPLOYMENT_TESTS if nodeid.startswith(DEPLOYMENT_TESTS) else super()._split_scope(nodeid)
+
+    return ModulesAndTheDeployment(config, log)

@@ -31,6 +31,12 @@ def readme_command(marker: str) -> str:
     return match.group(1).strip()
 
 
+def cli_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any Dagster or skinseg setting, plus `settings`: for a CLI run."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "SKINSEG_"))}
+    return {**env, **settings}
+
+
 def run_training_job(
     instance: dg.DagsterInstance,
     run_config: dict | None = None,

@@ -1,17 +1,17 @@
-"""The README's run command, the CLI's job execution, and the notebook that reads its results."""
+"""The README's run command, as a newcomer runs it from the repository root, and the notebook that reads its results."""
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from skinseg_assets_tests.helpers import readme_command
+from skinseg_assets_tests.helpers import cli_environment, readme_command
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -19,13 +19,21 @@ VENV_BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def job_run(tmp_path_factory):
-    """Run the README's job command (its part after the install step) in a scratch project folder."""
+    """The README's job command (its part after the install step), in a scratch copy of the repository root.
+
+    The copy has the root's instance files and nothing else of Dagster's: the checkout's
+    `.dagster_home/dagster.yaml` (without any runs a developer made) and the top-level
+    `dagster.yaml`, the deployed Postgres instance, which the command must not pick up.
+    """
     workdir = tmp_path_factory.mktemp("fresh-checkout")
-    shutil.copytree(ROOT / ".dagster_home", workdir / ".dagster_home")
-    command = readme_command("run-command").split(" && ")[-1].replace(".venv/bin/", f"{VENV_BIN}/")
-    env = {**os.environ, "SKINSEG_DATA_DIR": str(workdir / "data")}
-    env.pop("DAGSTER_HOME", None)
-    env.pop("SKINSEG_DEPLOYMENT", None)
+    (workdir / ".dagster_home").mkdir()
+    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", workdir / ".dagster_home" / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", workdir / "dagster.yaml")
+    shutil.copy(ROOT / "workspace.yaml", workdir / "workspace.yaml")
+    command = readme_command("run-command").split(" && ")[-1]
+    assert command.startswith('DAGSTER_HOME="$PWD/.dagster_home" .venv/bin/dagster '), command
+    command = command.replace(".venv/bin/", f"{VENV_BIN}/")
+    env = cli_environment(SKINSEG_DATA_DIR=str(workdir / "data"))
     completed = subprocess.run(
         ["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
     )
@@ -46,7 +54,15 @@ def test_job_execute_succeeds_with_every_check(job_run):
     assert 'RUN_SUCCESS - Finished execution of run for "training_job"' in output
     for check in ("validated_pixels_schema", "colours_disjoint", "f1_above_floor"):
         assert re.search(rf"Asset check '{check}' on '\w+' passed", output), check
-    assert (job_run["workdir"] / ".dagster_home" / "history" / "runs.db").exists()  # the local SQLite instance
+
+
+def test_the_run_is_recorded_in_the_local_sqlite_instance_not_the_root_one(job_run):
+    home = job_run["workdir"] / ".dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert [(run.job_name, run.status) for run in runs] == [("training_job", dg.DagsterRunStatus.SUCCESS)]
+        assert "Sqlite" in type(instance.run_storage).__name__
+    assert (home / "history" / "runs.db").is_file()
 
 
 def test_metrics_load_in_a_new_process_after_the_job(job_run):

@@ -3,10 +3,10 @@
 `.dagster_home/dagster.yaml` is what the README's commands use (they set DAGSTER_HOME to it);
 the top-level `dagster.yaml` is the deployed instance that compose and the topology test use.
 Dagster's CLI run from the root WITHOUT DAGSTER_HOME reads the top-level file: the trap the
-README warns about, shown here to fail loudly rather than quietly.
+README warns about, shown here to fail loudly rather than quietly. (The README's job command run
+from a copy of the root, with DAGSTER_HOME, is `test_command_line.py`.)
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,16 +16,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from skinseg_assets_tests.helpers import readme_command
+from skinseg_assets_tests.helpers import cli_environment, readme_command
 from skinseg_assets_tests.deployment.topology import PG_HOST, PG_PORT, PG_USER, REPO_ROOT, VENV_BIN
 
 POSTGRES_SETTINGS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
-
-
-def cli_environment(**settings: str) -> dict[str, str]:
-    """This environment without any Dagster, skinseg or Postgres setting, plus `settings`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "SKINSEG_"))}
-    return {**env, **settings}
 
 
 def test_readme_run_command_sets_dagster_home_to_the_local_instance():
@@ -35,31 +29,6 @@ def test_readme_run_command_sets_dagster_home_to_the_local_instance():
     local = yaml.safe_load((REPO_ROOT / ".dagster_home" / "dagster.yaml").read_text()) or {}
     configured_storage = {"storage", "run_storage", "event_log_storage", "schedule_storage"} & set(local)
     assert not configured_storage, f"the local instance must stay on its default SQLite storage, not {configured_storage}"
-
-
-def test_local_instance_runs_the_job_from_the_repository_root(tmp_path: Path):
-    """The README's job command, from the root (where ./dagster.yaml is the Postgres one)."""
-    home = tmp_path / "dagster_home"  # a copy, so the checkout's own .dagster_home stays as it is
-    home.mkdir()
-    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    job_command = readme_command("run-command").split(" && ")[-1]
-    args = job_command.split()[1:]  # drop DAGSTER_HOME=..., set below
-    assert args[0] == ".venv/bin/dagster", job_command
-    completed = subprocess.run(
-        [str(VENV_BIN / "dagster"), *args[1:]],
-        cwd=REPO_ROOT,
-        env=cli_environment(DAGSTER_HOME=str(home), SKINSEG_DATA_DIR=str(tmp_path / "data")),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
-        assert [(run.job_name, run.status) for run in runs] == [("training_job", dg.DagsterRunStatus.SUCCESS)]
-        assert "Sqlite" in type(instance.run_storage).__name__
-    assert (home / "history" / "runs.db").is_file()
 
 
 def test_without_dagster_home_the_root_instance_asks_for_postgres(tmp_path: Path):
