@@ -49,7 +49,7 @@ def main() -> None:
 `benchmarks/bench_landing.py --interval {args.interval}`, {now()}; {describe_machine()}.
 
 `dagster-daemon run` on a local SQLite instance (`.dagster_home/dagster.yaml`: default run launcher, one process per run, one run at a time). A
-{outcome['new_rows']:,}-row file lands in `data/landing/` after the bundled batch is trained;
+{outcome['new_rows']:,}-row file lands in the landing zone (`landing/` in a scratch data folder) after the bundled batch is trained;
 the clock stops when `model_metrics` reports training rows that include it
 ({outcome['first_rows']:,} → {outcome['retrained_rows']:,}).
 

@@ -43,8 +43,6 @@ def job_run(tmp_path_factory):
 
 
 def test_readme_commands_are_the_documented_ones():
-    assert "dagster job execute -m skinseg_assets -j training_job" in readme_command("run-command")
-    assert 'DAGSTER_HOME="$PWD/.dagster_home"' in readme_command("run-command")
     assert readme_command("test-command").endswith("pytest")
     assert "README.md" in (ROOT / ".ci" / "run").read_text()
 

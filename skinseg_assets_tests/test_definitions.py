@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -50,11 +51,19 @@ def test_blocking_checks_guard_data_and_model():
         assert checks[name].blocking, f"{name} should block downstream assets"
 
 
-@pytest.mark.parametrize("deployment", ["local", "gcs"])
-def test_deployments_expose_the_same_resource_keys(deployment, data_dir):
-    local_keys = set(build_definitions("local").resources)
-    assert set(build_definitions(deployment).resources) == local_keys
-    assert {"io_manager", "model_io_manager", "blob_store", "warehouse", "gcs"} <= local_keys
+def test_deployments_expose_the_same_resource_keys(data_dir):
+    local, gcs = build_definitions("local").resources, build_definitions("gcs").resources
+    assert set(gcs) == set(local)
+    assert {"io_manager", "model_io_manager", "blob_store", "warehouse", "gcs", "landing_zone"} <= set(local)
+    assert type(local["blob_store"]) is not type(gcs["blob_store"])  # the keys are the same, the storage is not
+
+
+@pytest.mark.parametrize("key", ["io_manager", "warehouse"])
+def test_the_data_folder_is_made_when_storage_is_first_used_not_when_the_code_location_loads(key, data_dir):
+    definitions = build_definitions("local")
+    assert not data_dir.exists()  # a code location that only loads (webserver, code server) writes nothing
+    with dg.build_resources({key: definitions.resources[key]}):
+        assert data_dir.is_dir()  # DuckDB, which makes its file but not its folder, can now open it
 
 
 def test_unknown_deployment_is_refused(monkeypatch):
@@ -84,9 +93,28 @@ def test_the_code_location_loads_without_network_or_credentials():
         for key, value in os.environ.items()
         if not key.startswith(("GOOGLE_", "STORAGE_EMULATOR", "SKINSEG_GCS", "SKINSEG_GCP"))
     }
-    # Any connection attempt through HTTP(S) goes to a closed port and fails.
+    # Any connection attempt through HTTP(S) goes to a closed port and fails, and every attempt
+    # (a name looked up, a socket connected) is recorded.
     offline.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", SKINSEG_DEPLOYMENT="local")
-    assert "skinseg_assets" in modules_loaded_by("import skinseg_assets; skinseg_assets.defs.resolve_all_job_defs()", offline)
+    probe = (
+        "import json, socket\n"
+        "attempts = []\n"
+        "def recorded(name, original):\n"
+        "    def call(*args, **kwargs):\n"
+        "        attempts.append([name, repr(args[-1] if name != 'getaddrinfo' else args[0])])\n"
+        "        return original(*args, **kwargs)\n"
+        "    return call\n"
+        "socket.getaddrinfo = recorded('getaddrinfo', socket.getaddrinfo)\n"
+        "socket.socket.connect = recorded('connect', socket.socket.connect)\n"
+        "socket.socket.connect_ex = recorded('connect_ex', socket.socket.connect_ex)\n"
+        "import skinseg_assets\n"
+        "print(len(skinseg_assets.defs.resolve_all_job_defs()), json.dumps(attempts))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=offline)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    jobs, attempts = completed.stdout.strip().split(" ", 1)
+    assert int(jobs) > 0
+    assert json.loads(attempts) == []
 
 
 def test_plain_pixel_functions_load_no_dagster():

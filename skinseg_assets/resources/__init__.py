@@ -13,13 +13,12 @@
 import os
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from skinseg_assets import settings
 from skinseg_assets.resources.blob_store import BlobStore, GCSBlobStore, LazyGCSResource, LocalBlobStore
 from skinseg_assets.resources.landing_zone import LandingZone
 from skinseg_assets.resources.model_io_manager import ModelIOManager
-from skinseg_assets.resources.warehouse_io_manager import WarehouseIOManager
+from skinseg_assets.resources.warehouse_io_manager import Warehouse, WarehouseIOManager
 
 DUCKDB_FILE = "warehouse.duckdb"
 DUCKDB_SCHEMA = "skinseg"
@@ -43,15 +42,12 @@ def _blob_store(deployment: str, gcs: LazyGCSResource) -> BlobStore:
 def build_resources(deployment: str | None = None) -> dict[str, object]:
     """The resources of a deployment (`local` or `gcs`; default: SKINSEG_DEPLOYMENT)."""
     deployment = deployment or settings.deployment()
-    data_dir = settings.data_dir()
-    # DuckDB creates its file but not the folder (and its IO manager retries for minutes).
-    data_dir.mkdir(parents=True, exist_ok=True)
-    database = str(data_dir / DUCKDB_FILE)
+    database = str(settings.data_dir() / DUCKDB_FILE)
     gcs = _gcs_resource()
     blob_store = _blob_store(deployment, gcs)
     return {
         "io_manager": WarehouseIOManager(database=database, schema=DUCKDB_SCHEMA),
-        "warehouse": DuckDBResource(database=database),
+        "warehouse": Warehouse(database=database),
         "blob_store": blob_store,
         "model_io_manager": ModelIOManager(blob_store=blob_store),
         "gcs": gcs,

@@ -1,5 +1,8 @@
 """DuckDB storage for frames: dagster-duckdb-pandas, with stable column types.
 
+Both DuckDB resources make the database file's folder when a run or sensor first uses them
+(DuckDB creates the file but not its folder), so loading the code location writes nothing.
+
 Three things differ from the library's pandas handler; everything else is its own code:
 - It skips writing an empty DataFrame, so a batch that rejects no rows would leave
   `rejected_skin_pixels` with no table and every reader of it failing. An empty frame becomes
@@ -12,10 +15,12 @@ Three things differ from the library's pandas handler; everything else is its ow
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
@@ -45,9 +50,25 @@ class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
         return connection.sql(DuckDbClient.get_select_statement(table_slice)).to_arrow_table().to_pandas()
 
 
+def make_database_folder(database: str) -> None:
+    """The folder of a DuckDB file path (an in-memory or remote database has none to make)."""
+    if database and not database.startswith((":memory:", "md:", "motherduck:")):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 class WarehouseIOManager(DuckDBPandasIOManager):
     """Pandas frames as DuckDB tables (one table per asset, in the configured schema)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        make_database_folder(self.database)
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [TypedDuckDBPandasTypeHandler()]
+
+
+class Warehouse(DuckDBResource):
+    """The same DuckDB file, for SQL (the metrics and champion histories)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        make_database_folder(self.database)

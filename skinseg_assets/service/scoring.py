@@ -2,7 +2,8 @@
 
 `ChampionSource` follows `champions/current.json`: each `get()` re-reads the pointer when the
 last read is older than `ttl_seconds`, and loads the new version when it changed, so a newly
-promoted (or rolled back) champion serves without a restart. Every load is integrity-checked
+promoted (or rolled back) champion serves without a restart. While the champion has no lookup
+table, each re-read also looks for one, so a table `serving_job` compiles later is picked up too. Every load is integrity-checked
 by `ChampionStore` (sha256 of the model file against its manifest and the pointer, trusted skops
 types only); a model that fails is refused, never served.
 """
@@ -10,7 +11,7 @@ types only); a model that fails is refused, never served.
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from skinseg_assets.pixels.images import decode_rgb, encode_png, overlay, skin_s
 from skinseg_assets.pixels.lut import segment_rgb, segment_rgb_with_model
 from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability_of_colours
 from skinseg_assets.resources.blob_store import BlobStore
-from skinseg_assets.resources.champion_store import ChampionManifest, ChampionNotFoundError, ChampionStore
+from skinseg_assets.resources.champion_store import ChampionManifest, ChampionNotFoundError, ChampionStore, LutManifest
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class ServingModel:
     manifest: ChampionManifest
     model: object
     lut: np.ndarray | None
+    lut_manifest: LutManifest | None = None  # the table last found: served, or refused (not tried again)
 
     @property
     def version(self) -> int:
@@ -64,14 +66,27 @@ class ServingModel:
         return "lookup-table" if self.lut is not None else "model"
 
 
+def load_serving_lut(store: ChampionStore, manifest: ChampionManifest) -> tuple[LutManifest | None, np.ndarray | None]:
+    """The champion's lookup table (packed bits) with its manifest, if one was compiled.
+
+    A table that fails its checks (altered, or written in an older format) is refused: the model
+    segments instead.
+    """
+    lut_manifest = None
+    try:
+        lut_manifest = store.lut_manifest(manifest)
+        if lut_manifest is None:
+            return None, None
+        return lut_manifest, store.load_lut(manifest, packed=True)
+    except (UntrustedModelError, ValueError) as error:
+        log.warning("lookup table refused, segmenting with the model instead: %s", error)
+        return lut_manifest, None
+
+
 def load_serving_model(store: ChampionStore, manifest: ChampionManifest) -> ServingModel:
     model = store.load_model(manifest)
-    try:
-        lut = store.load_lut(manifest, packed=True)
-    except (UntrustedModelError, ValueError) as error:  # altered, or written in an older format
-        log.warning("lookup table refused, segmenting with the model instead: %s", error)
-        lut = None
-    return ServingModel(manifest=manifest, model=model, lut=lut)
+    lut_manifest, lut = load_serving_lut(store, manifest)
+    return ServingModel(manifest=manifest, model=model, lut=lut, lut_manifest=lut_manifest)
 
 
 class ChampionSource:
@@ -100,8 +115,24 @@ class ChampionSource:
             ):
                 self._serving = load_serving_model(self.store, manifest)
                 log.info("serving champion %s (%s scorer)", manifest.name, self._serving.scorer)
+            elif self._serving.lut is None:
+                self._take_a_newly_compiled_table()
             self._checked_at = now
             return self._serving
+
+    def _take_a_newly_compiled_table(self) -> None:
+        """Serve the champion's table if one was compiled (or replaced) since it was last looked for."""
+        serving = self._serving
+        try:
+            found = self.store.lut_manifest(serving.manifest)
+        except UntrustedModelError:
+            found = serving.lut_manifest  # damaged: refused below only once, when it changes
+        if found is None or found == serving.lut_manifest:
+            return
+        lut_manifest, lut = load_serving_lut(self.store, serving.manifest)
+        self._serving = replace(serving, lut=lut, lut_manifest=lut_manifest)
+        if lut is not None:
+            log.info("serving champion %s with its newly compiled lookup table", serving.manifest.name)
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,13 @@ def test_lookup_table_and_segmented_photos_follow_the_champion(data_dir, instanc
     again = run(instance, [skin_color_lut])  # same champion: the stored table is reused
     assert again.asset_materializations_for_node("skin_color_lut")[0].metadata["Reused"].value is True
 
+    assert train(instance, GOOD)["Champion version"] == "v0002"  # a better model is promoted
+    followed = run(instance, [skin_color_lut, segmented_sample_images])
+    lut = followed.asset_materializations_for_node("skin_color_lut")[0].metadata
+    assert lut["Champion version"].value == "v0002" and lut["Reused"].value is False
+    assert [(c.check_name, c.passed) for c in followed.get_asset_check_evaluations()] == [("lut_matches_champion", True)]
+    assert "segmented_sample_images/v0002/astronaut-mask.png" in store(data_dir).blob_store.list_keys("segmented_sample_images/v0002/")
+
 
 def test_jobs_wire_the_champion_into_training_and_the_table_into_serving():
     from skinseg_assets import defs

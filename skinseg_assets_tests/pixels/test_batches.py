@@ -70,7 +70,6 @@ def test_an_older_cursor_entry_is_taken_over_without_a_request():
         (V1, V2, False),
         ("size:14:mtime_ns:1000", V1, True),  # written before the change time was part of it
         ("size:14:mtime_ns:100", V1, False),  # a prefix of the number is not the same mtime
-        ("size:14:mtime_ns:1000", "size:14:mtime_ns:1000", True),
         ("size:14:mtime_ns:1000:ctime_ns:4000", V1, False),
         ("generation:7", "generation:7", True),
         ("generation:7", "generation:8", False),

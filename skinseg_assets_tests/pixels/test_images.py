@@ -46,9 +46,13 @@ def test_unreadable_bytes_are_an_image_error(data):
 
 
 def test_size_is_checked_before_decoding():
-    data = _encoded(np.zeros((100, 100, 3), dtype=np.uint8), "PNG")
+    # The header says 100x100, the pixel data is cut short: only a check made before decoding
+    # names the size; decoding would fail first.
+    header_only = _encoded(np.zeros((100, 100, 3), dtype=np.uint8), "PNG")[:60]
     with pytest.raises(ImageTooLargeError, match="100x100 = 10,000 pixels; the limit is 9,999"):
-        decode_rgb(data, max_pixels=9_999)
+        decode_rgb(header_only, max_pixels=9_999)
+    with pytest.raises(ImageError, match="not an image Pillow can read"):
+        decode_rgb(header_only, max_pixels=10_000)
 
 
 def test_mask_png_is_white_on_black_and_overlay_keeps_the_shape():

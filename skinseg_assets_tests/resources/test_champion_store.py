@@ -107,6 +107,11 @@ def test_lookup_table_is_tied_to_its_champion(tmp_path, models):
     lut = store.save_lut(first, compiled)
     assert lut.lut_key == "lookup_tables/v0001/skin_color_lut.npz" and lut.champion_sha256 == first.sha256
     assert np.array_equal(store.load_lut(first), compiled.table)
+    # v0001's table offered as v0002's: its manifest names the model it was compiled from.
+    second = publish(store, models[1])
+    store.blob_store.write_bytes(store.lut_manifest_key(second), store.blob_store.read_bytes(store.lut_manifest_key(first)))
+    with pytest.raises(UntrustedModelError, match=rf"compiled from a model with sha256 {first.sha256}, not v0002"):
+        store.load_lut(second)
     store.blob_store.write_bytes(lut.lut_key, store.blob_store.read_bytes(lut.lut_key)[:-1] + b"x")
     with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
         store.load_lut(first)

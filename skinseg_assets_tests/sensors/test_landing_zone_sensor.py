@@ -14,7 +14,7 @@ from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone
-from skinseg_assets.sensors import bundled_batch, landing_zone_sensor
+from skinseg_assets.sensors import bundled_batch
 from skinseg_assets_tests.helpers import land_file, tick_landing_zone_sensor
 
 ROWS = "74\t85\t123\t1\n10\t20\t30\t2\n"
@@ -160,18 +160,22 @@ def test_a_file_still_being_written_waits_for_a_later_tick(instance, tmp_path):
     assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
 
 
-def test_a_failing_tick_raises_and_leaves_the_cursor_alone(instance, tmp_path):
+def test_a_failing_tick_raises_and_the_next_one_from_the_last_cursor_loses_nothing(instance, tmp_path):
     class BrokenZone(LandingZone):
         def list_files(self):
             raise ConnectionError("bucket unreachable")
 
-    land_file(tmp_path / "landing", "day-1.txt", ROWS)
-    good = tick_landing_zone_sensor(instance, LandingZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource()))
-    broken = BrokenZone(uri=str(tmp_path / "landing"), gcs=LazyGCSResource())
-    with dg.build_sensor_context(instance=instance, cursor=good.cursor, resources={"landing_zone": broken}) as context:
-        with pytest.raises(ConnectionError, match="bucket unreachable"):
-            landing_zone_sensor(context)
-        assert context.cursor == good.cursor  # the daemon keeps the last good cursor; no file is lost
+    landing = tmp_path / "landing"
+    land_file(landing, "day-1.txt", ROWS)
+    working = LandingZone(uri=str(landing), gcs=LazyGCSResource())
+    good = tick_landing_zone_sensor(instance, working)
+    land_file(landing, "day-2.txt", ROWS)  # lands while the zone is unreachable
+    broken = BrokenZone(uri=str(landing), gcs=LazyGCSResource())
+    with pytest.raises(ConnectionError, match="bucket unreachable"):
+        tick_landing_zone_sensor(instance, broken, cursor=good.cursor)
+    # The daemon keeps the last good cursor: the next tick takes what landed meanwhile, and only that.
+    after = tick_landing_zone_sensor(instance, working, cursor=good.cursor)
+    assert [request.partition_key for request in after.run_requests] == ["day-2.txt"]
 
 
 def test_many_files_are_taken_over_several_ticks_without_loss(instance, zone, tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 
 import numpy as np
@@ -168,6 +169,42 @@ def test_without_a_lookup_table_the_model_segments(champions):
     response = client.post("/segment", files={"image": ("noise.png", png(photo), "image/png")})
     assert response.headers["x-skinseg-scorer"] == "model"
     assert ((np.asarray(Image.open(io.BytesIO(response.content))) > 0) == segment_rgb(compiled.table, photo)).all()
+
+
+def test_a_lookup_table_compiled_after_the_champion_was_loaded_is_picked_up(champions):
+    now = [0.0]
+    client = client_for(champions, ttl_seconds=30, clock=lambda: now[0])
+    deeper, compiled = tree_and_lut(6)
+    champion = publish(champions, deeper)  # promoted; serving_job has not compiled its table yet
+    assert client.get("/health").json()["segment_scorer"] == "model"
+    champions.save_lut(champion, compiled)  # serving_job runs
+    now[0] = 31.0
+    body = client.get("/health").json()
+    assert (body["model_version"], body["segment_scorer"]) == (2, "lookup-table")
+    photo = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    response = client.post("/segment", files={"image": ("noise.png", png(photo), "image/png")})
+    assert response.headers["x-skinseg-scorer"] == "lookup-table"
+    assert ((np.asarray(Image.open(io.BytesIO(response.content))) > 0) == segment_rgb(compiled.table, photo)).all()
+
+
+def test_a_refused_lookup_table_is_reported_once_and_taken_when_compiled_again(champions, data_dir, caplog):
+    now = [0.0]
+    client = client_for(champions, ttl_seconds=30, clock=lambda: now[0])
+    deeper, compiled = tree_and_lut(6)
+    champion = publish(champions, deeper)
+    client.get("/health")
+    lut = champions.save_lut(champion, compiled)
+    table = data_dir / "blobs" / lut.lut_key
+    table.write_bytes(table.read_bytes() + b"!")  # altered after it was written
+    for tick in (31.0, 62.0, 93.0):
+        now[0] = tick
+        assert client.get("/health").json()["segment_scorer"] == "model"
+    refusals = [record for record in caplog.records if "lookup table refused" in record.getMessage()]
+    assert len(refusals) == 1 and "changed outside skinseg" in refusals[0].getMessage()
+    recompiled = dataclasses.replace(compiled, compile_seconds=compiled.compile_seconds + 1)
+    champions.save_lut(champion, recompiled)  # serving_job compiles it again: a new manifest
+    now[0] = 124.0
+    assert client.get("/health").json()["segment_scorer"] == "lookup-table"
 
 
 def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir, monkeypatch):
