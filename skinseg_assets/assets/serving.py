@@ -9,10 +9,16 @@ from datetime import datetime, timezone
 import dagster as dg
 import numpy as np
 import pandas as pd
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
-from skinseg_assets.assets.training import RETRAIN_ON_NEW_DATA, TRAINING_DATA_SHA256
+from skinseg_assets.assets.training import (
+    F1_ABOVE_FLOOR,
+    RETRAIN_ON_NEW_DATA,
+    latest_completed_check,
+    require_candidate_fitted_on,
+)
 from skinseg_assets.pixels.champion import (
     CURRENT_TEST_SPLIT,
     Contender,
@@ -131,11 +137,25 @@ def _plain_parameters(model) -> dict:
     return {name: value for name, value in model.get_params().items() if isinstance(value, (int, float, str, bool, type(None)))}
 
 
-def candidate_training_sha256(instance: dg.DagsterInstance) -> str | None:
-    """The training-data hash on skin_classifier's latest model card (None on cards written before it)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("skin_classifier"))
-    recorded = event.asset_materialization.metadata.get(TRAINING_DATA_SHA256) if event else None
-    return recorded.value if recorded else None
+def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
+    """Refuse a candidate whose F1 failed the floor, or that model_metrics has not evaluated.
+
+    The blocking check stops a bad candidate within its own run; this stops it in a later run
+    that materializes production_skin_classifier alone (say, from the UI).
+    """
+    check = latest_completed_check(instance, F1_ABOVE_FLOOR)
+    candidate = instance.fetch_materializations(dg.AssetKey("skin_classifier"), limit=1).records
+    if check is None or check.event is None or (candidate and check.event.timestamp < candidate[0].timestamp):
+        raise dg.Failure(
+            "model_metrics has not evaluated the current skin_classifier against its F1 floor "
+            f"(check {F1_ABOVE_FLOOR.name}): materialize model_metrics first"
+        )
+    if check.status == AssetCheckExecutionRecordStatus.FAILED:
+        metadata = check.event.asset_check_evaluation.metadata
+        raise dg.Failure(
+            f"skin_classifier failed its check {F1_ABOVE_FLOOR.name} (F1 {metadata['F1'].value:.6f} below the floor "
+            f"{metadata['Floor'].value}, run {check.run_id[:8]}): not promoted"
+        )
 
 
 @dg.asset(
@@ -153,15 +173,9 @@ def production_skin_classifier(
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
+    require_candidate_fitted_on(context.instance, train_pixels)
+    require_a_candidate_above_the_floor(context.instance)
     training = training_identity(train_pixels)
-    fitted_on = candidate_training_sha256(context.instance)
-    if fitted_on is not None and fitted_on != training["sha256"]:
-        # Judged with another split, the candidate could be scored on colours it trained on.
-        raise dg.Failure(
-            f"skin_classifier was fitted on other training pixels (sha256 {fitted_on[:12]}…) than the current "
-            f"train_pixels ({len(train_pixels):,} rows, sha256 {training['sha256'][:12]}…): "
-            "materialize skin_classifier again first"
-        )
     store = ChampionStore(blob_store)
     current = store.current()
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even

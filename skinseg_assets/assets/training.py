@@ -63,23 +63,50 @@ TRAINING_DATA_SHA256 = "Training data sha256"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
 
+F1_ABOVE_FLOOR = dg.AssetCheckKey(dg.AssetKey("model_metrics"), "f1_above_floor")
+# A check that got as far as a result; planned ones are left out: a later run that never got as
+# far as the check (an unreadable replacement, a queued re-ingest) does not clear a failure.
+COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+
+
+def latest_completed_check(instance: dg.DagsterInstance, check: dg.AssetCheckKey, partition: str | None = None):
+    """The latest evaluation of `check` (of one partition) that passed or failed, if any."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        check, limit=1, status=COMPLETED, partition_filter=PartitionKeyFilter(key=partition) if partition else None
+    )
+    return records[0] if records else None
+
+
 def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]) -> list[str]:
     """The batches whose latest completed blocking check failed.
 
     The automation veto keeps such a batch from triggering a retrain, but any run that trains
     (training_job, a UI materialization) loads every batch's stored rows: this keeps them out until
-    the batch passes its check again. Planned checks are skipped: a later run that never got as far
-    as the check (an unreadable replacement, a queued re-ingest) does not clear a failure.
+    the batch passes its check again.
     """
-    completed = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
     failing = []
     for batch in batches:
-        latest = instance.event_log_storage.get_asset_check_execution_history(
-            VALIDATED_PIXELS_SCHEMA, limit=1, status=completed, partition_filter=PartitionKeyFilter(key=batch)
-        )
-        if latest and latest[0].status == AssetCheckExecutionRecordStatus.FAILED:
+        latest = latest_completed_check(instance, VALIDATED_PIXELS_SCHEMA, batch)
+        if latest is not None and latest.status == AssetCheckExecutionRecordStatus.FAILED:
             failing.append(batch)
     return sorted(failing)
+
+
+def require_candidate_fitted_on(instance: dg.DagsterInstance, train_pixels: pd.DataFrame) -> None:
+    """Refuse to judge skin_classifier with a split other than the one it was fitted on.
+
+    With another split (train_and_test_pixels materialized alone since, with another
+    test_fraction or more batches), some test colours were in its training data and it would be
+    scored on them. Model cards written before the hash was recorded are taken as they are.
+    """
+    event = instance.get_latest_materialization_event(dg.AssetKey("skin_classifier"))
+    recorded = event.asset_materialization.metadata.get(TRAINING_DATA_SHA256) if event else None
+    current = data_identity(train_pixels)["sha256"]
+    if recorded is not None and recorded.value != current:
+        raise dg.Failure(
+            f"skin_classifier was fitted on other training pixels (sha256 {recorded.value[:12]}…) than the current "
+            f"train_pixels ({len(train_pixels):,} rows, sha256 {current[:12]}…): materialize skin_classifier again first"
+        )
 
 
 class ColourSplitConfig(dg.Config):
@@ -237,8 +264,8 @@ class ModelMetricsConfig(dg.Config):
             description="The candidate's F1 on colour-disjoint test pixels is at least the configured floor (min_f1).",
         )
     ],
-    # Only its size is needed here: one narrow column instead of the whole frame.
-    ins={"train_pixels": dg.AssetIn(metadata={"columns": ["is_skin"]})},
+    # Its colours and labels (for the check that the candidate was fitted on it), not its batches.
+    ins={"train_pixels": dg.AssetIn(metadata={"columns": ["B", "G", "R", "is_skin"]})},
 )
 def model_metrics(
     context: dg.AssetExecutionContext,
@@ -249,6 +276,7 @@ def model_metrics(
     warehouse: DuckDBResource,
 ):
     """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
+    require_candidate_fitted_on(context.instance, train_pixels)
     metrics = evaluate_classifier(skin_classifier, test_pixels)
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
     evaluations = append_metrics_history(warehouse, row)

@@ -30,9 +30,14 @@ class LandedFile:
 
 
 def is_pixel_file_name(name: str) -> bool:
-    """Whether a landing-zone name is a finished pixel file (not hidden, temporary or foreign)."""
-    base = name.rsplit("/", 1)[-1]
-    if not base or base.startswith((".", "_", "~")):
+    """Whether a landing-zone name is a finished pixel file (not hidden, temporary or foreign).
+
+    A hidden or temporary folder anywhere on the path counts too: writers stage files there
+    (`.staging/`, Spark's and Hadoop's `_temporary/`) and rename them into place when done.
+    """
+    parts = name.split("/")
+    base = parts[-1]
+    if not base or any(part.startswith((".", "_", "~")) for part in parts if part):
         return False
     lowered = base.lower()
     if lowered.endswith(IN_PROGRESS_SUFFIXES):

@@ -121,8 +121,14 @@ def _quote(values: pd.Series) -> pd.Series:
     return values.map(lambda value: "empty" if value is None else repr(value))
 
 
-def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: is the field empty or absent, and its number (NaN if it is none).
+# A whole number as written: digits, with a sign or a zero fraction ("12", "+12", "12.0", as a
+# Parquet float column reads). Judged on the text: "14.9999999999999999" is 15.0 as a float.
+WHOLE_NUMBER = r"[+-]?\d+(?:\.0*)?"
+
+
+def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: is the field empty or absent, its number (NaN if it is none), and is it written
+    as a whole number.
 
     Worked out once per distinct text: a pixel file repeats a few hundred texts millions of times.
     """
@@ -130,7 +136,8 @@ def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     stripped = pd.Series(distinct, dtype=object).str.strip()
     empty = np.append((stripped == "").to_numpy(dtype=bool), True)
     number = np.append(pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float), np.nan)
-    return empty[codes], number[codes]
+    whole = np.append(stripped.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False)
+    return empty[codes], number[codes], whole[codes]
 
 
 def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
@@ -151,11 +158,9 @@ def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
     parsed = {}
     for column in PIXEL_FIELDS:
         text = raw[column]
-        empty, number = _read_fields(text)
+        empty, number, whole = _read_fields(text)
         missing = empty & ~short
-        with np.errstate(invalid="ignore"):  # 'inf' parses to infinity, whose remainder is NaN
-            fractional = np.mod(number, 1) != 0
-        not_integer = ~missing & ~short & (np.isnan(number) | fractional)
+        not_integer = ~missing & ~short & ~whole
         violations.add(missing, "missing_value", lambda mask, c=column: pd.Series([f"{c} is empty"] * mask.sum()))
         violations.add(
             not_integer,

@@ -137,10 +137,11 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     # Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
     # U+2028 and the like inside a field, shifting every later line number.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Trailing blank (or whitespace-only) lines are not rows: cut after the last line with content.
-    last_content = len(text.rstrip())
-    if last_content == 0:
+    if not text.strip():
         raise PixelFileError(source, "is empty: no pixel rows")
+    # Trailing empty (or space-only) lines are not rows: cut after the last line with content. A
+    # line of tabs after the rows is four empty fields of a tab-separated file: a row (rejected).
+    last_content = len(text.rstrip(" \n"))
     end_of_last_line = text.find("\n", last_content)
     text = text if end_of_last_line < 0 else text[:end_of_last_line]
 

@@ -13,7 +13,7 @@ from skinseg_assets.assets.serving import (
     segmented_sample_images,
     skin_color_lut,
 )
-from skinseg_assets.assets.training import ColourSplitConfig, model_metrics, skin_classifier
+from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, ColourSplitConfig, model_metrics, skin_classifier
 from skinseg_assets.jobs import rollback_champion_job
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.resources import build_resources
@@ -39,10 +39,10 @@ CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]
 GRAPH = [small_pixel_split, *CANDIDATE_STEPS, skin_color_lut, lut_matches_champion, segmented_sample_images]
 
 
-def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None) -> dg.ExecuteInProcessResult:
+def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None, min_f1=0.0) -> dg.ExecuteInProcessResult:
     # These small models are below the production F1 floor on purpose: the champion rule is under
     # test here, not model_metrics' gate (tested in test_gates_and_deployments.py).
-    run_config = {"ops": {"model_metrics": {"config": {"min_f1": 0.0}}}} if model_metrics in selection else {"ops": {}}
+    run_config = {"ops": {"model_metrics": {"config": {"min_f1": min_f1}}}} if model_metrics in selection else {"ops": {}}
     if classifier:
         run_config["ops"]["skin_classifier"] = {"config": classifier}
     if test_fraction is not None:
@@ -73,6 +73,11 @@ def history(data_dir) -> list[tuple]:
         return connection.execute(
             f"SELECT action, champion_version FROM {CHAMPION_HISTORY_TABLE} ORDER BY decided_at"
         ).fetchall()
+
+
+def metrics_history(data_dir) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute(f"SELECT run_id FROM {METRICS_HISTORY_TABLE}").fetchall()
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:
@@ -136,16 +141,6 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
     assert history(data_dir) == [("promoted", 1), ("kept", 1), ("promoted", 2), ("kept", 2), ("rolled_back", 1)]
 
 
-def test_candidate_is_scored_again_when_model_metrics_describes_another_model(data_dir, instance):
-    train(instance, WORSE, first=True)
-    # The better model, without model_metrics: its row still holds the worse model's scores.
-    result = run(instance, [skin_classifier, production_skin_classifier], BETTER)
-    decision = {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
-    assert (decision["Decision"], decision["Champion version"]) == ("promoted", "v0002")
-    better_f1 = evaluate_classifier(result.output_for_node("skin_classifier"), small_split().test).f1
-    assert decision["Candidate F1 (current test split)"] == pytest.approx(better_f1, abs=1e-6)
-
-
 def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_trained_on(data_dir, instance):
     train(instance, GOOD, first=True)  # the champion: fitted on the default 80/20 split
     result = run(instance, [small_pixel_split, *CANDIDATE_STEPS], GOOD, test_fraction=0.3)
@@ -163,16 +158,39 @@ def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_t
     assert f"on {decision['Compared on']}" in decision["Reason"]
 
 
-def test_a_candidate_fitted_on_another_split_is_not_judged(data_dir, instance):
+@pytest.mark.parametrize("judge", [model_metrics, production_skin_classifier], ids=lambda asset: asset.key.to_user_string())
+def test_a_candidate_fitted_on_another_split_is_not_judged(judge, data_dir, instance):
     train(instance, GOOD, first=True)
     run(instance, [small_pixel_split], test_fraction=0.3)  # a new split; the candidate is not refitted
-    result = run(instance, [production_skin_classifier], raise_on_error=False)
+    result = run(instance, [judge], raise_on_error=False)
     assert not result.success
-    message = str(result.failure_data_for_node("production_skin_classifier").error)
+    message = str(result.failure_data_for_node(judge.op.name).error)
     assert "skin_classifier was fitted on other training pixels" in message
     assert f"than the current train_pixels ({len(split_by_colour(sample_pixels(), 0.3).train):,} rows" in message
     assert "materialize skin_classifier again first" in message
     assert history(data_dir) == [("promoted", 1)]  # no decision recorded
+    assert len(metrics_history(data_dir)) == 1  # nor a score on colours the candidate trained on
+
+
+def test_a_candidate_below_the_f1_floor_is_not_promoted_by_a_later_run(data_dir, instance):
+    train(instance, WORSE, first=True)
+    # Trained and scored, below the floor: the blocking check stops the run before the champion.
+    failed = run(instance, [skin_classifier, model_metrics, production_skin_classifier], GOOD, raise_on_error=False, min_f1=0.999)
+    assert [(c.check_name, c.passed) for c in failed.get_asset_check_evaluations()] == [("f1_above_floor", False)]
+    # The champion materialized alone afterwards (say, from the UI) does not promote it either.
+    alone = run(instance, [production_skin_classifier], raise_on_error=False)
+    assert not alone.success
+    message = str(alone.failure_data_for_node("production_skin_classifier").error)
+    assert "skin_classifier failed its check f1_above_floor" in message and "below the floor 0.999" in message
+    assert store(data_dir).current().version == 1 and history(data_dir) == [("promoted", 1)]
+
+
+def test_a_candidate_model_metrics_has_not_evaluated_is_not_judged(data_dir, instance):
+    train(instance, WORSE, first=True)
+    unscored = run(instance, [skin_classifier, production_skin_classifier], BETTER, raise_on_error=False)
+    message = str(unscored.failure_data_for_node("production_skin_classifier").error)
+    assert "model_metrics has not evaluated the current skin_classifier" in message
+    assert store(data_dir).current().version == 1
 
 
 def test_without_unseen_test_rows_of_both_classes_the_champion_stays(data_dir, instance):

@@ -42,6 +42,11 @@ ONE_RULE_BROKEN = [
     ("10\t10\tinf\t1", "not_an_integer", "R='inf' is not a whole number"),
     ("10\t10\t10\t1.5", "not_an_integer", "label='1.5' is not a whole number"),
     ("10\t10\t10\tx", "not_an_integer", "label='x' is not a whole number"),
+    # Fractions a float cannot tell from a whole number are judged as written.
+    ("10\t10\t14.9999999999999999\t2", "not_an_integer", "R='14.9999999999999999' is not a whole number"),
+    ("10\t10\t10\t0.99999999999999999", "not_an_integer", "label='0.99999999999999999' is not a whole number"),
+    ("255.0000000000000001\t10\t10\t1", "not_an_integer", "B='255.0000000000000001' is not a whole number"),
+    ("1e2\t10\t10\t1", "not_an_integer", "B='1e2' is not a whole number"),
     ("\t10\t10\t1", "missing_value", "B is empty"),
     ("10\t\t10\t1", "missing_value", "G is empty"),
     ("10\t10\t \t1", "missing_value", "R is empty"),
@@ -254,3 +259,10 @@ def test_every_row_of_the_bundled_file_is_valid(bundled_outcome):
     assert int(bundled_outcome.validated["is_skin"].sum()) == 50_859
     assert bundled_outcome.validated["line_number"].tolist()[:3] == [1, 2, 3]
     ValidatedSkinPixels.validate(bundled_outcome.validated.assign(batch="uci"))
+
+
+def test_whole_numbers_with_a_sign_a_zero_fraction_or_spaces_are_valid():
+    # "74.0" is how a Parquet float column reads; the rule is about the value written, not its form.
+    outcome = outcome_of(["74.0\t+85\t 123 \t1.00", "0\t255.\t-0\t2"])
+    assert len(outcome.rejected) == 0
+    assert outcome.validated[["B", "G", "R", "is_skin"]].values.tolist() == [[74, 85, 123, True], [0, 255, 0, False]]

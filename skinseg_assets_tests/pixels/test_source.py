@@ -386,6 +386,14 @@ def test_trailing_blank_lines_are_not_rows_but_inner_blank_lines_are():
     assert outcome.rejected["rules"].tolist() == ["wrong_field_count"]
 
 
+def test_a_last_line_of_empty_fields_is_a_rejected_row_not_a_blank_line():
+    parsed = parse(pixel_bytes([tab_lines()[0], "\t\t\t", ""]))
+    assert parsed.raw["line_number"].tolist() == [1, 2]
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.rejected["line_number"].tolist() == [2]
+    assert outcome.rejected["rules"].tolist() == ["missing_value"]
+
+
 @pytest.mark.parametrize("odd_character", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028"])
 def test_only_line_feeds_and_carriage_returns_end_a_line(odd_character):
     """Form feeds, NEL, U+2028 etc. inside a field must not split the line and shift line numbers."""

@@ -143,7 +143,11 @@ def test_the_bundled_batch_already_ingested_by_training_job_is_not_ingested_agai
     assert tick_landing_zone_sensor(instance, zone, cursor=first.cursor).run_requests == []
 
 
-@pytest.mark.parametrize("name", [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md"])
+@pytest.mark.parametrize(
+    "name",
+    [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md",
+     ".staging/day-1.txt", "_temporary/0/task_1/part-00000.csv"],  # staged by a writer, renamed when done
+)
 def test_hidden_temporary_and_foreign_files_are_not_taken(instance, zone, tmp_path, name):
     land_file(tmp_path / "landing", name, ROWS)
     result = tick_landing_zone_sensor(instance, zone)
