@@ -173,9 +173,9 @@ def production_skin_classifier(
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
-    require_candidate_fitted_on(context.instance, train_pixels)
-    require_a_candidate_above_the_floor(context.instance)
     training = training_identity(train_pixels)
+    require_candidate_fitted_on(context.instance, training)
+    require_a_candidate_above_the_floor(context.instance)
     store = ChampionStore(blob_store)
     current = store.current()
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even

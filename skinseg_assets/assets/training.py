@@ -92,20 +92,21 @@ def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]
     return sorted(failing)
 
 
-def require_candidate_fitted_on(instance: dg.DagsterInstance, train_pixels: pd.DataFrame) -> None:
+def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) -> None:
     """Refuse to judge skin_classifier with a split other than the one it was fitted on.
 
-    With another split (train_and_test_pixels materialized alone since, with another
-    test_fraction or more batches), some test colours were in its training data and it would be
-    scored on them. Model cards written before the hash was recorded are taken as they are.
+    `training` is the current train_pixels' `data_identity`. With another split
+    (train_and_test_pixels materialized alone since, with another test_fraction or more batches),
+    some test colours were in its training data and it would be scored on them. Model cards
+    written before the hash was recorded are taken as they are.
     """
     event = instance.get_latest_materialization_event(dg.AssetKey("skin_classifier"))
     recorded = event.asset_materialization.metadata.get(TRAINING_DATA_SHA256) if event else None
-    current = data_identity(train_pixels)["sha256"]
-    if recorded is not None and recorded.value != current:
+    if recorded is not None and recorded.value != training["sha256"]:
         raise dg.Failure(
             f"skin_classifier was fitted on other training pixels (sha256 {recorded.value[:12]}…) than the current "
-            f"train_pixels ({len(train_pixels):,} rows, sha256 {current[:12]}…): materialize skin_classifier again first"
+            f"train_pixels ({training['rows']:,} rows, sha256 {training['sha256'][:12]}…): "
+            "materialize skin_classifier again first"
         )
 
 
@@ -276,7 +277,7 @@ def model_metrics(
     warehouse: DuckDBResource,
 ):
     """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
-    require_candidate_fitted_on(context.instance, train_pixels)
+    require_candidate_fitted_on(context.instance, data_identity(train_pixels))
     metrics = evaluate_classifier(skin_classifier, test_pixels)
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
     evaluations = append_metrics_history(warehouse, row)
