@@ -5,6 +5,7 @@ its lookup table take B, G, R, and `lut.segment_rgb` does that conversion.
 """
 
 import io
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,9 +72,12 @@ def decode_rgb(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                 )
             # As a viewer shows it: phone photos store their rotation in EXIF.
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageTooLargeError(f"the image is far too large: {error}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError):
+    # Pillow reports damaged files in several ways: a malformed PPM or ICO header is a ValueError.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
         raise ImageError("not an image Pillow can read (PNG, JPEG, ...)") from None
 
 

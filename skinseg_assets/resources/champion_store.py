@@ -242,9 +242,12 @@ class ChampionStore:
                 f"{manifest.name}'s manifest records sha256 {manifest.sha256}, but the promotion history "
                 f"records {expected_sha256}: the manifest was changed outside skinseg; {uri} not loaded"
             )
-        return read_verified_bytes(
-            self.blob_store, manifest.model_key, manifest.sha256, f"{manifest.name} was promoted with sha256"
-        )
+        try:
+            return read_verified_bytes(
+                self.blob_store, manifest.model_key, manifest.sha256, f"{manifest.name} was promoted with sha256"
+            )
+        except FileNotFoundError:
+            raise UntrustedModelError(f"{uri}, {manifest.name}'s model file, is missing; not loaded") from None
 
     def load_model(self, manifest: ChampionManifest, expected_sha256: str | None = None):
         """The fitted model of a version: integrity checked, then loaded with trusted types only."""

@@ -35,11 +35,16 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
     except csv.Error:  # one column, or empty: let the row checks explain
         dialect = csv.excel
     rows = []
-    for line_number, fields in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), dialect)  # a spreadsheet's UTF-8 BOM
+    seen_a_row = False
+    for fields in reader:
+        line_number = reader.line_num  # the text line a record ends on (a quoted field may span lines)
         if not fields or not "".join(fields).strip():
             continue
-        if line_number == 1 and fields[0].strip().upper() == "B":
-            continue  # header
+        if not seen_a_row:
+            seen_a_row = True
+            if fields[0].strip().upper() == "B":
+                continue  # header
         if len(fields) < 3:
             raise PixelInputError(
                 f"{source} line {line_number}: expected B, G, R separated by commas or tabs, got {len(fields)} field(s)"
@@ -57,13 +62,22 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
     return np.array(rows, dtype=np.uint8).reshape(-1, 3)
 
 
+def read_input(path: Path, read):
+    """The user's input file, read with `read`; a file that cannot be read is bad input (exit 2)."""
+    try:
+        return read(path)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
+        raise PixelInputError(f"{path}: cannot be read ({reason})") from None
+
+
 def _champion() -> ServingModel:
     return ChampionSource(ChampionStore(blob_store_from_environment()), ttl_seconds=float("inf")).get()
 
 
 def predict(arguments, stdout) -> int:
     source = arguments.pixels
-    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    text = sys.stdin.read() if source == "-" else read_input(Path(source), Path.read_text)
     bgr = parse_pixel_rows(text, "stdin" if source == "-" else source)
     champion = _champion()
     writer = csv.writer(stdout, lineterminator="\n")
@@ -79,7 +93,7 @@ def predict(arguments, stdout) -> int:
 
 def segment(arguments, stdout) -> int:
     champion = _champion()
-    result = segment_image_bytes(champion, Path(arguments.image).read_bytes(), max_pixels=MAX_IMAGE_PIXELS)
+    result = segment_image_bytes(champion, read_input(Path(arguments.image), Path.read_bytes), max_pixels=MAX_IMAGE_PIXELS)
     Path(arguments.output).write_bytes(result.mask_png())
     if arguments.overlay:
         Path(arguments.overlay).write_bytes(result.overlay_png())
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None, stdout=None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         return arguments.run(arguments, stdout)
-    except (PixelInputError, ImageError, FileNotFoundError) as error:
+    except (PixelInputError, ImageError) as error:
         print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
         return 2
     except (ChampionNotFoundError, UntrustedModelError) as error:

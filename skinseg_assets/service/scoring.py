@@ -78,7 +78,7 @@ def load_serving_lut(store: ChampionStore, manifest: ChampionManifest) -> tuple[
         if lut_manifest is None:
             return None, None
         return lut_manifest, store.load_lut(manifest, packed=True)
-    except (UntrustedModelError, ValueError) as error:
+    except (UntrustedModelError, ValueError, FileNotFoundError) as error:  # altered, old format, or gone
         log.warning("lookup table refused, segmenting with the model instead: %s", error)
         return lut_manifest, None
 

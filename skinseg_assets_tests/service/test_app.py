@@ -112,6 +112,9 @@ def test_bad_images_are_rejected_naming_the_field(client, monkeypatch):
     not_an_image = client.post("/segment", files={"image": ("notes.txt", b"hello", "text/plain")})
     assert not_an_image.status_code == 422
     assert not_an_image.json()["detail"][0]["loc"] == ["body", "image"]
+    # Pillow reports a malformed PPM header as a ValueError: still "not an image", never a 500.
+    bad_header = client.post("/segment", files={"image": ("x.ppm", b"P6\n1x 1\n255\n\x00\x00\x00", "image/x-portable-pixmap")})
+    assert bad_header.status_code == 422 and bad_header.json()["detail"][0]["loc"] == ["body", "image"]
     missing = client.post("/segment", data={"picture": "x"})
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "image"]
     wrong_output = client.post("/segment?output=jpeg", files={"image": ("a.png", png(np.zeros((2, 2, 3), np.uint8)), "image/png")})
@@ -205,6 +208,16 @@ def test_a_refused_lookup_table_is_reported_once_and_taken_when_compiled_again(c
     champions.save_lut(champion, recompiled)  # serving_job compiles it again: a new manifest
     now[0] = 124.0
     assert client.get("/health").json()["segment_scorer"] == "lookup-table"
+
+
+def test_a_missing_table_file_falls_back_to_the_model_and_a_missing_model_file_is_503(champions, data_dir):
+    lut = champions.lut_manifest(champions.current())
+    (data_dir / "blobs" / lut.lut_key).unlink()
+    body = client_for(champions).get("/health").json()
+    assert (body["status"], body["segment_scorer"]) == ("ok", "model")
+    (data_dir / "blobs" / champions.current().model_key).unlink()
+    response = client_for(champions).get("/health")
+    assert response.status_code == 503 and "model file, is missing; not loaded" in response.json()["detail"]
 
 
 def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir, monkeypatch):

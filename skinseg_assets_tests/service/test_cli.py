@@ -51,9 +51,33 @@ def test_bad_pixel_rows_are_named(text, message):
         parse_pixel_rows(text, "stdin")
 
 
-def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch):
+def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch, tmp_path):
     code, _, err = run(["predict", "-"], capsys, stdin="1,2,300\n", monkeypatch=monkeypatch)
     assert code == 2 and "R=300 is outside 0-255" in err
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    for unreadable, reason in ((tmp_path, "Is a directory"), (tmp_path / "photo.png", "not UTF-8 text"),
+                               (tmp_path / "gone.csv", "No such file or directory")):
+        code, _, err = run(["predict", str(unreadable)], capsys)
+        assert code == 2 and f"{unreadable}: cannot be read ({reason})" in err
+    code, _, err = run(["segment", str(tmp_path / "gone.png"), "-o", str(tmp_path / "mask.png")], capsys)
+    assert code == 2 and "gone.png: cannot be read (No such file or directory)" in err
+
+
+def test_a_header_after_a_byte_order_mark_or_blank_lines_is_a_header():
+    assert parse_pixel_rows("\ufeffB,G,R\n74,85,123\n", "excel.csv").tolist() == [[74, 85, 123]]
+    assert parse_pixel_rows("\n\nB\tG\tR\n74\t85\t123\n", "stdin").tolist() == [[74, 85, 123]]
+
+
+def test_errors_name_the_text_line_even_after_a_field_spanning_lines():
+    with pytest.raises(ValueError, match=re.escape("line 4: R=999 is outside 0-255")):
+        parse_pixel_rows('1,2,3\n"4\n",5,6\n7,8,999\n', "stdin")
+
+
+def test_a_champion_whose_model_file_is_gone_exits_1(champions, data_dir, tmp_path, capsys):
+    (data_dir / "blobs" / champions.current().model_key).unlink()
+    (tmp_path / "pixels.csv").write_text("74,85,123\n")
+    code, _, err = run(["predict", str(tmp_path / "pixels.csv")], capsys)
+    assert code == 1 and "model file, is missing; not loaded" in err
 
 
 def test_segment_writes_mask_and_overlay(champions, tmp_path, capsys):
