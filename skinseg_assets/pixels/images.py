@@ -71,7 +71,11 @@ def decode_rgb(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                     f"the image has {image.width}x{image.height} = {pixels:,} pixels; the limit is {max_pixels:,}"
                 )
             # As a viewer shows it: phone photos store their rotation in EXIF.
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
+            image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (Pillow's convert clips it)
+                grey = np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except ImageError:
         raise
     except Image.DecompressionBombError as error:

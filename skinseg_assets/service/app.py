@@ -12,6 +12,7 @@ pixels (more: 413). Invalid input is a 422 whose `detail[].loc` names the field,
 Run: `skinseg serve` or `uvicorn --factory skinseg_assets.service.app:create_app`.
 """
 
+import threading
 from typing import Annotated
 
 import numpy as np
@@ -72,10 +73,13 @@ def create_app(source: ChampionSource | None = None, max_pixels_per_request: int
         max_body_size=MAX_BODY_BYTES,
     )
     state = {"source": source}
+    starting = threading.Lock()  # concurrent first requests make one source, not one each
 
     def serving() -> ServingModel:
         if state["source"] is None:
-            state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
+            with starting:
+                if state["source"] is None:
+                    state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
         try:
             return state["source"].get()
         except (ChampionNotFoundError, UntrustedModelError) as error:

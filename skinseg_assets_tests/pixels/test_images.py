@@ -39,6 +39,13 @@ def test_decoding_gives_rgb_whatever_the_format():
     assert decode_rgb(_encoded(rgba, "PNG")).shape == (4, 5, 3)
 
 
+def test_a_16_bit_grey_image_is_scaled_to_8_bits_not_clipped():
+    grey = np.array([[0, 32768, 65535]], dtype=np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, format="PNG")
+    assert decode_rgb(buffer.getvalue()).tolist() == [[[0, 0, 0], [128, 128, 128], [255, 255, 255]]]
+
+
 @pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n truncated"])
 def test_unreadable_bytes_are_an_image_error(data):
     with pytest.raises(ImageError):

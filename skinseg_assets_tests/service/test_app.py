@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import time
 
 import numpy as np
 import pytest
@@ -227,3 +228,19 @@ def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir
     champion = publish(store, tree)
     body = TestClient(create_app()).get("/health").json()
     assert body["model_version"] == 1 and body["model_sha256"] == champion.sha256
+
+
+def test_concurrent_first_requests_load_the_champion_once(champions, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    opened = []
+
+    def slow_blob_store():  # as slow as a bucket to reach, so the first requests overlap
+        opened.append(1)
+        time.sleep(0.2)
+        return champions.blob_store
+
+    monkeypatch.setattr(service_app, "blob_store_from_environment", slow_blob_store)
+    with TestClient(create_app()) as client, ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(lambda _: client.get("/health").status_code, range(4)))
+    assert statuses == [200] * 4 and len(opened) == 1
