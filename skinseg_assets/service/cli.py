@@ -11,12 +11,14 @@ SKINSEG_GCS_BUCKET, as for the Dagster code location).
 import argparse
 import csv
 import io
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError
+from skinseg_assets.pixels.rules import WHOLE_NUMBER
 from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
 from skinseg_assets.service.scoring import ChampionSource, ServingModel, blob_store_from_environment, segment_image_bytes
@@ -51,10 +53,10 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
             )
         values = []
         for name, field in zip("BGR", fields[:3], strict=True):
-            try:
-                value = int(field.strip())
-            except ValueError:
-                raise PixelInputError(f"{source} line {line_number}: {name}={field.strip()!r} is not a whole number") from None
+            written = field.strip()
+            if not re.fullmatch(WHOLE_NUMBER, written):  # the rule ingestion applies ("1_0" is not 10)
+                raise PixelInputError(f"{source} line {line_number}: {name}={written!r} is not a whole number")
+            value = int(written.split(".")[0])  # a zero fraction ("12.0") adds nothing
             if not 0 <= value <= 255:
                 raise PixelInputError(f"{source} line {line_number}: {name}={value} is outside 0-255")
             values.append(value)

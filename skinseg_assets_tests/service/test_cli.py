@@ -42,6 +42,9 @@ def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
     [
         ("1,2,3\n4,5,256\n", "line 2: R=256 is outside 0-255"),
         ("1,x,3\n", "line 1: G='x' is not a whole number"),
+        ("1,1_0,3\n", "line 1: G='1_0' is not a whole number"),  # Python's int() would read 10
+        ("1,2,3.5\n", "line 1: R='3.5' is not a whole number"),
+        ("1,2," + "9" * 400 + "\n", "line 1: R=" + "9" * 400 + " is outside 0-255"),
         ("1,2\n", "line 1: expected B, G, R separated by commas or tabs, got 2 field(s)"),
         ("1;2;3\n", "line 1: expected B, G, R separated by commas or tabs, got 1 field(s)"),  # as ingestion, no semicolons
     ],
@@ -61,6 +64,10 @@ def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch, tmp_p
         assert code == 2 and f"{unreadable}: cannot be read ({reason})" in err
     code, _, err = run(["segment", str(tmp_path / "gone.png"), "-o", str(tmp_path / "mask.png")], capsys)
     assert code == 2 and "gone.png: cannot be read (No such file or directory)" in err
+
+
+def test_whole_numbers_are_read_as_ingestion_reads_them():
+    assert parse_pixel_rows("+74,85.0, 123 \n", "stdin").tolist() == [[74, 85, 123]]
 
 
 def test_a_header_after_a_byte_order_mark_or_blank_lines_is_a_header():
