@@ -9,14 +9,12 @@ from datetime import datetime, timezone
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.assets.training import (
-    F1_ABOVE_FLOOR,
     RETRAIN_ON_NEW_DATA,
-    latest_completed_check,
+    require_a_candidate_above_the_floor,
     require_candidate_fitted_on,
 )
 from skinseg_assets.pixels.champion import (
@@ -135,27 +133,6 @@ def history_metadata(warehouse: DuckDBResource) -> dg.MarkdownMetadataValue:
 def _plain_parameters(model) -> dict:
     """The estimator's hyperparameters that JSON can hold (all of them, for scikit-learn's own)."""
     return {name: value for name, value in model.get_params().items() if isinstance(value, (int, float, str, bool, type(None)))}
-
-
-def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
-    """Refuse a candidate whose F1 failed the floor, or that model_metrics has not evaluated.
-
-    The blocking check stops a bad candidate within its own run; this stops it in a later run
-    that materializes production_skin_classifier alone (say, from the UI).
-    """
-    check = latest_completed_check(instance, F1_ABOVE_FLOOR)
-    candidate = instance.fetch_materializations(dg.AssetKey("skin_classifier"), limit=1).records
-    if check is None or check.event is None or (candidate and check.event.timestamp < candidate[0].timestamp):
-        raise dg.Failure(
-            "model_metrics has not evaluated the current skin_classifier against its F1 floor "
-            f"(check {F1_ABOVE_FLOOR.name}): materialize model_metrics first"
-        )
-    if check.status == AssetCheckExecutionRecordStatus.FAILED:
-        metadata = check.event.asset_check_evaluation.metadata
-        raise dg.Failure(
-            f"skin_classifier failed its check {F1_ABOVE_FLOOR.name} (F1 {metadata['F1'].value:.6f} below the floor "
-            f"{metadata['Floor'].value}, run {check.run_id[:8]}): not promoted"
-        )
 
 
 @dg.asset(

@@ -110,6 +110,27 @@ def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) ->
         )
 
 
+def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
+    """Refuse a candidate whose F1 failed the floor, or that model_metrics has not evaluated.
+
+    The blocking check stops a bad candidate within its own run; this stops it in a later run
+    that materializes production_skin_classifier alone (say, from the UI).
+    """
+    check = latest_completed_check(instance, F1_ABOVE_FLOOR)
+    candidate = instance.fetch_materializations(dg.AssetKey("skin_classifier"), limit=1).records
+    if check is None or check.event is None or (candidate and check.event.timestamp < candidate[0].timestamp):
+        raise dg.Failure(
+            "model_metrics has not evaluated the current skin_classifier against its F1 floor "
+            f"(check {F1_ABOVE_FLOOR.name}): materialize model_metrics first"
+        )
+    if check.status == AssetCheckExecutionRecordStatus.FAILED:
+        metadata = check.event.asset_check_evaluation.metadata
+        raise dg.Failure(
+            f"skin_classifier failed its check {F1_ABOVE_FLOOR.name} (F1 {metadata['F1'].value:.6f} below the floor "
+            f"{metadata['Floor'].value}, run {check.run_id[:8]}): not promoted"
+        )
+
+
 class ColourSplitConfig(dg.Config):
     test_fraction: float = Field(default=TEST_FRACTION, gt=0.0, lt=1.0, description="Share of colours held out for testing")
 

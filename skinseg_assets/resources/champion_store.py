@@ -242,12 +242,9 @@ class ChampionStore:
                 f"{manifest.name}'s manifest records sha256 {manifest.sha256}, but the promotion history "
                 f"records {expected_sha256}: the manifest was changed outside skinseg; {uri} not loaded"
             )
-        try:
-            return read_verified_bytes(
-                self.blob_store, manifest.model_key, manifest.sha256, f"{manifest.name} was promoted with sha256"
-            )
-        except FileNotFoundError:
-            raise UntrustedModelError(f"{uri}, {manifest.name}'s model file, is missing; not loaded") from None
+        return read_verified_bytes(
+            self.blob_store, manifest.model_key, manifest.sha256, f"{manifest.name} was promoted with sha256"
+        )
 
     def load_model(self, manifest: ChampionManifest, expected_sha256: str | None = None):
         """The fitted model of a version: integrity checked, then loaded with trusted types only."""
@@ -289,8 +286,10 @@ class ChampionStore:
     def load_lut_with_manifest(self, champion: ChampionManifest, packed: bool = False) -> tuple[LutManifest, np.ndarray] | None:
         """`load_lut`, with the table's manifest (read once)."""
         lut = self.lut_manifest(champion)
-        if lut is None:
-            return None
+        return None if lut is None else (lut, self.verified_lut(champion, lut, packed))
+
+    def verified_lut(self, champion: ChampionManifest, lut: LutManifest, packed: bool = False) -> np.ndarray:
+        """The table `lut` describes, refused unless it was compiled from `champion` and is unchanged."""
         uri = self.blob_store.uri(lut.lut_key)
         if lut.champion_sha256 != champion.sha256:
             raise UntrustedModelError(
@@ -298,4 +297,4 @@ class ChampionStore:
                 f"({champion.sha256}); not loaded"
             )
         data = read_verified_bytes(self.blob_store, lut.lut_key, lut.sha256, "it was written with sha256")
-        return lut, lut_from_bytes(data, packed=packed)
+        return lut_from_bytes(data, packed=packed)

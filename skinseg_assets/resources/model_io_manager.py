@@ -43,9 +43,19 @@ def sha256_of(data: bytes) -> str:
 def read_verified_bytes(blob_store: BlobStore, key: str, expected_sha256: str | None, recorded_as: str) -> bytes:
     """A blob's bytes, refused if they no longer have the sha256 recorded when it was written.
 
-    `recorded_as` says who recorded it, for the message: "... but <recorded_as> <sha256>".
+    `recorded_as` says who recorded it, for the message: "... but <recorded_as> <sha256>". A blob
+    whose sha256 was recorded and that is gone is refused the same way; with nothing recorded, a
+    missing blob is FileNotFoundError.
     """
-    data = blob_store.read_bytes(key)
+    try:
+        data = blob_store.read_bytes(key)
+    except FileNotFoundError:
+        if expected_sha256 is None:
+            raise
+        raise UntrustedModelError(
+            f"{blob_store.uri(key)} is missing, but {recorded_as} {expected_sha256}: "
+            "the file was removed outside skinseg; not loaded"
+        ) from None
     actual = sha256_of(data)
     if expected_sha256 is not None and actual != expected_sha256:
         raise UntrustedModelError(

@@ -3,9 +3,9 @@
 `ChampionSource` follows `champions/current.json`: each `get()` re-reads the pointer when the
 last read is older than `ttl_seconds`, and loads the new version when it changed, so a newly
 promoted (or rolled back) champion serves without a restart. While the champion has no lookup
-table, each re-read also looks for one, so a table `serving_job` compiles later is picked up too. Every load is integrity-checked
-by `ChampionStore` (sha256 of the model file against its manifest and the pointer, trusted skops
-types only); a model that fails is refused, never served.
+table, each re-read also looks for one, so a table `serving_job` compiles later is picked up too.
+Every load is integrity-checked by `ChampionStore` (sha256 of the model file against its manifest
+and the pointer, trusted skops types only); a model that fails is refused, never served.
 """
 
 import logging
@@ -66,27 +66,26 @@ class ServingModel:
         return "lookup-table" if self.lut is not None else "model"
 
 
-def load_serving_lut(store: ChampionStore, manifest: ChampionManifest) -> tuple[LutManifest | None, np.ndarray | None]:
-    """The champion's lookup table (packed bits) with its manifest, if one was compiled.
-
-    A table that fails its checks (altered, or written in an older format) is refused: the model
-    segments instead.
-    """
-    lut_manifest = None
+def load_serving_lut(store: ChampionStore, manifest: ChampionManifest, lut: LutManifest | None) -> np.ndarray | None:
+    """The table `lut` describes (packed bits), if any; one that fails its checks (altered, gone, or
+    written in an older format) is refused, logged, and the model segments instead."""
+    if lut is None:
+        return None
     try:
-        lut_manifest = store.lut_manifest(manifest)
-        if lut_manifest is None:
-            return None, None
-        return lut_manifest, store.load_lut(manifest, packed=True)
-    except (UntrustedModelError, ValueError, FileNotFoundError) as error:  # altered, old format, or gone
+        return store.verified_lut(manifest, lut, packed=True)
+    except (UntrustedModelError, ValueError) as error:
         log.warning("lookup table refused, segmenting with the model instead: %s", error)
-        return lut_manifest, None
+        return None
 
 
 def load_serving_model(store: ChampionStore, manifest: ChampionManifest) -> ServingModel:
     model = store.load_model(manifest)
-    lut_manifest, lut = load_serving_lut(store, manifest)
-    return ServingModel(manifest=manifest, model=model, lut=lut, lut_manifest=lut_manifest)
+    try:
+        lut = store.lut_manifest(manifest)
+    except UntrustedModelError as error:  # an unreadable table manifest
+        log.warning("lookup table refused, segmenting with the model instead: %s", error)
+        lut = None
+    return ServingModel(manifest=manifest, model=model, lut=load_serving_lut(store, manifest, lut), lut_manifest=lut)
 
 
 class ChampionSource:
@@ -126,12 +125,11 @@ class ChampionSource:
         try:
             found = self.store.lut_manifest(serving.manifest)
         except UntrustedModelError:
-            found = serving.lut_manifest  # damaged: refused below only once, when it changes
+            return  # unreadable: looked at again at the next re-read
         if found is None or found == serving.lut_manifest:
-            return
-        lut_manifest, lut = load_serving_lut(self.store, serving.manifest)
-        self._serving = replace(serving, lut=lut, lut_manifest=lut_manifest)
-        if lut is not None:
+            return  # none yet, or the one already served or refused
+        self._serving = replace(serving, lut=load_serving_lut(self.store, serving.manifest, found), lut_manifest=found)
+        if self._serving.lut is not None:
             log.info("serving champion %s with its newly compiled lookup table", serving.manifest.name)
 
 

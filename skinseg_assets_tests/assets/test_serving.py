@@ -232,6 +232,9 @@ def test_tampered_candidate_is_refused_by_the_model_io_manager(data_dir, instanc
     result = run(instance, [production_skin_classifier], raise_on_error=False)
     assert not result.success
     assert "was changed outside skinseg; not loaded" in failure_messages(result)
+    candidate.unlink()
+    gone = run(instance, [production_skin_classifier], raise_on_error=False)
+    assert "skin_classifier.skops is missing, but Dagster recorded, when it was written, sha256" in failure_messages(gone)
     assert store(data_dir).current() is None
 
 

@@ -218,7 +218,7 @@ def test_a_missing_table_file_falls_back_to_the_model_and_a_missing_model_file_i
     assert (body["status"], body["segment_scorer"]) == ("ok", "model")
     (data_dir / "blobs" / champions.current().model_key).unlink()
     response = client_for(champions).get("/health")
-    assert response.status_code == 503 and "model file, is missing; not loaded" in response.json()["detail"]
+    assert response.status_code == 503 and "model.skops is missing, but v0001 was promoted with sha256" in response.json()["detail"]
 
 
 def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir, monkeypatch):

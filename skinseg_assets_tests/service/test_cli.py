@@ -84,7 +84,7 @@ def test_a_champion_whose_model_file_is_gone_exits_1(champions, data_dir, tmp_pa
     (data_dir / "blobs" / champions.current().model_key).unlink()
     (tmp_path / "pixels.csv").write_text("74,85,123\n")
     code, _, err = run(["predict", str(tmp_path / "pixels.csv")], capsys)
-    assert code == 1 and "model file, is missing; not loaded" in err
+    assert code == 1 and "model.skops is missing, but v0001 was promoted with sha256" in err
 
 
 def test_segment_writes_mask_and_overlay(champions, tmp_path, capsys):
