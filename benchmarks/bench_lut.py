@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine import describe_machine, now, write_section  # noqa: E402
 
-from skinseg_assets.assets.training import SkinClassifierConfig  # noqa: E402
+from skinseg_assets.assets.classifier_config import SkinClassifierConfig  # noqa: E402
 from skinseg_assets.pixels.lut import (  # noqa: E402
     COLOURS,
     compile_lut,
@@ -40,7 +40,7 @@ from skinseg_assets_tests.helpers import bundled_pixels  # noqa: E402
 
 def training_job_model():
     config = SkinClassifierConfig()
-    model = build_estimator(config.estimator, **config.hyperparameters())
+    model = build_estimator(config.estimator.kind, **config.estimator.hyperparameters())
     fitted = fit_classifier(model, split_by_colour(bundled_pixels()).train).model
     return fitted, f"{type(model).__name__}, trained here on the bundled train split"
 
@@ -112,7 +112,7 @@ def main() -> None:
 Model: {model_name}. Table: 256x256x256 decisions, compiled in {compiled.compile_seconds:.1f} s
 ({compiled.skin_colours:,} skin colours).
 
-| job | model `predict_proba` >= {SKIN_THRESHOLD} | lookup table (packed bits, 2 MiB) | speed-up |
+| job | model `predict_proba` > {SKIN_THRESHOLD} | lookup table (packed bits, 2 MiB) | speed-up |
 | --- | --- | --- | --- |
 | {args.pixels:,} random (B, G, R) pixels | {model_seconds:.3f} s ({args.pixels / model_seconds / 1e6:.2f} M px/s) | {lut_seconds * 1000:.2f} ms ({args.pixels / lut_seconds / 1e6:.0f} M px/s) | **{speedup:,.0f}x** |
 | segment a {photo.shape[1]}x{photo.shape[0]} ({megapixels:.0f} MP) RGB photo | {fallback_seconds:.2f} s (model on its {distinct:,} distinct colours) | {image_seconds * 1000:.0f} ms ({megapixels / image_seconds:.0f} M px/s) | {fallback_seconds / image_seconds:,.0f}x |

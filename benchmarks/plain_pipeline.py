@@ -19,13 +19,14 @@ from pathlib import Path
 def main(store: Path) -> dict[str, float]:
     started = time.perf_counter()
     import duckdb
+    import pandas as pd
     import skops.io as sio
 
     from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion, training_identity
     from skinseg_assets.pixels.drift import drift_report
     from skinseg_assets.pixels.schema import ValidatedSkinPixels
     from skinseg_assets.pixels.batches import BUNDLED_BATCH
-    from skinseg_assets.pixels.metrics import MIN_F1, evaluate_classifier, metrics_row
+    from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
     from skinseg_assets.pixels.model import DEFAULT_ESTIMATOR, DEFAULT_HYPERPARAMETERS, build_estimator, fit_classifier
     from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
     from skinseg_assets.pixels.rules import validate_pixels
@@ -55,7 +56,9 @@ def main(store: Path) -> dict[str, float]:
     stage("schema check", lambda: ValidatedSkinPixels.validate(validated, lazy=True))
     split = stage("split", lambda: split_by_colour(validated))
     stage("overlap check", split.colour_overlap)
-    stage("drift", lambda: drift_report(validated, split.train[split.train["batch"] != BUNDLED_BATCH]))
+    other_train = split.train[split.train["batch"] != BUNDLED_BATCH]
+    other_test = split.test[split.test["batch"] != BUNDLED_BATCH]
+    stage("drift", lambda: drift_report(validated, other_train, pd.concat([other_train, other_test])))
     model = build_estimator(DEFAULT_ESTIMATOR, **DEFAULT_HYPERPARAMETERS)
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))
@@ -63,7 +66,8 @@ def main(store: Path) -> dict[str, float]:
     assert metrics.f1 >= MIN_F1, "the F1 floor"
 
     def append_history():
-        database.register("row", metrics_row(metrics, fitted.model, len(split.train), "plain"))
+        provenance = Provenance(parameters=DEFAULT_HYPERPARAMETERS, training_data_sha256=data_identity(split.train)["sha256"])
+        database.register("row", metrics_row(metrics, fitted.model, len(split.train), "plain", provenance))
         database.execute("create table if not exists model_metrics_history as select * from row limit 0")
         database.execute("insert into model_metrics_history by name select * from row")
         database.unregister("row")

@@ -33,15 +33,24 @@ class DriftReportConfig(dg.Config):
     # train_pixels) alone does not redo it.
     automation_condition=(
         EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM
-    ).ignore(dg.AssetSelection.assets("train_pixels")),
+    ).ignore(dg.AssetSelection.assets("train_pixels", "test_pixels")),
 )
 def pixel_drift_report(
-    context: dg.AssetExecutionContext, config: DriftReportConfig, validated_skin_pixels: pd.DataFrame, train_pixels: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: DriftReportConfig,
+    validated_skin_pixels: pd.DataFrame,
+    train_pixels: pd.DataFrame,
+    test_pixels: pd.DataFrame,
 ):
-    """How a batch differs from the training data of the other batches: PSI and KS per channel, skin share, new colours."""
+    """How a batch differs from the other batches: PSI and KS per channel and skin share against their
+    training data, and the share of its pixels whose colour none of them had."""
     batch = context.partition_key
-    reference = train_pixels[train_pixels["batch"] != batch] if "batch" in train_pixels else train_pixels
-    report = drift_report(validated_skin_pixels, reference)
+
+    def other_batches(pixels: pd.DataFrame) -> pd.DataFrame:
+        return pixels[pixels["batch"] != batch] if "batch" in pixels else pixels
+
+    reference = other_batches(train_pixels)
+    report = drift_report(validated_skin_pixels, reference, pd.concat([reference, other_batches(test_pixels)]))
     metadata = {
         "Batch rows": dg.MetadataValue.int(report.batch_rows),
         "Reference rows": dg.MetadataValue.int(report.reference_rows),
@@ -50,7 +59,7 @@ def pixel_drift_report(
         **{f"KS {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.ks.items()},
         "Skin share (batch)": dg.MetadataValue.float(round(report.batch_skin_share, 4)),
         "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
-        "Share of never-seen colours": dg.MetadataValue.float(round(report.unseen_colour_share, 4)),
+        "Share of new colours (in no other batch)": dg.MetadataValue.float(round(report.new_colour_share, 4)),
     }
     if report.batch_rows and report.reference_rows:
         metadata["Channels"] = markdown_image(

@@ -1,5 +1,6 @@
 """Training assets: a colour-disjoint split, a candidate classifier and its measured quality."""
 
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -8,18 +9,14 @@ from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
+from skinseg_assets.assets.classifier_config import SkinClassifierConfig
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.pixels.champion import data_identity
-from skinseg_assets.pixels.metrics import MIN_F1, evaluate_classifier, metrics_row
-from skinseg_assets.pixels.model import (
-    DEFAULT_ESTIMATOR,
-    DEFAULT_HYPERPARAMETERS,
-    ESTIMATORS,
-    build_estimator,
-    fit_classifier,
-)
+from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
+from skinseg_assets.pixels.model import build_estimator, fit_classifier
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import TEST_FRACTION, SplitError, class_balance, split_by_colour
+from skinseg_assets.resources.warehouse_io_manager import add_missing_columns, with_text_columns
 
 TRAINING = "training"
 
@@ -92,22 +89,24 @@ def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]
     return sorted(failing)
 
 
-def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) -> None:
+def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) -> Mapping[str, dg.MetadataValue]:
     """Refuse to judge skin_classifier with a split other than the one it was fitted on.
 
     `training` is the current train_pixels' `data_identity`. With another split
     (train_and_test_pixels materialized alone since, with another test_fraction or more batches),
     some test colours were in its training data and it would be scored on them. Model cards
-    written before the hash was recorded are taken as they are.
+    written before the hash was recorded are taken as they are. Returns the model card.
     """
     event = instance.get_latest_materialization_event(dg.AssetKey("skin_classifier"))
-    recorded = event.asset_materialization.metadata.get(TRAINING_DATA_SHA256) if event else None
+    card = event.asset_materialization.metadata if event else {}
+    recorded = card.get(TRAINING_DATA_SHA256)
     if recorded is not None and recorded.value != training["sha256"]:
         raise dg.Failure(
             f"skin_classifier was fitted on other training pixels (sha256 {recorded.value[:12]}…) than the current "
             f"train_pixels ({training['rows']:,} rows, sha256 {training['sha256'][:12]}…): "
             "materialize skin_classifier again first"
         )
+    return card
 
 
 def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
@@ -200,40 +199,6 @@ def train_and_test_pixels(
     )
 
 
-class SkinClassifierConfig(dg.Config):
-    """Which scikit-learn estimator to train, and its hyperparameters."""
-
-    estimator: str = Field(
-        default=DEFAULT_ESTIMATOR, description=f"One of: {', '.join(ESTIMATORS)}"
-    )
-    max_iter: int = Field(default=DEFAULT_HYPERPARAMETERS["max_iter"], ge=1, description="hist_gradient_boosting: boosting rounds")
-    learning_rate: float = Field(default=DEFAULT_HYPERPARAMETERS["learning_rate"], gt=0.0, description="hist_gradient_boosting: shrinkage")
-    max_leaf_nodes: int = Field(default=DEFAULT_HYPERPARAMETERS["max_leaf_nodes"], ge=2, description="hist_gradient_boosting: leaves per tree")
-    n_estimators: int = Field(default=100, ge=1, description="random_forest, extra_trees: number of trees")
-    max_depth: int | None = Field(default=None, ge=1, description="random_forest, extra_trees: tree depth limit")
-    n_neighbors: int = Field(default=5, ge=1, description="k_nearest_neighbors: neighbours that vote")
-    random_state: int = Field(default=DEFAULT_HYPERPARAMETERS["random_state"], description="Seed, so that a retrain on the same data gives the same model")
-
-    def hyperparameters(self) -> dict:
-        if self.estimator == "hist_gradient_boosting":
-            return {
-                "max_iter": self.max_iter,
-                "learning_rate": self.learning_rate,
-                "max_leaf_nodes": self.max_leaf_nodes,
-                "random_state": self.random_state,
-            }
-        if self.estimator in ("random_forest", "extra_trees"):
-            return {
-                "n_estimators": self.n_estimators,
-                "max_depth": self.max_depth,
-                "random_state": self.random_state,
-                "n_jobs": -1,
-            }
-        if self.estimator == "k_nearest_neighbors":
-            return {"n_neighbors": self.n_neighbors, "n_jobs": -1}
-        raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-
-
 @dg.asset(
     group_name=TRAINING,
     io_manager_key="model_io_manager",
@@ -242,14 +207,23 @@ class SkinClassifierConfig(dg.Config):
 )
 def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) -> dg.Output:
     """The candidate classifier: (B, G, R) -> skin or not, fitted on train_pixels."""
-    parameters = config.hyperparameters()
-    fitted = fit_classifier(build_estimator(config.estimator, **parameters), train_pixels)
+    parameters = config.estimator.hyperparameters()
+    fitted = fit_classifier(build_estimator(config.estimator.kind, **parameters), train_pixels)
     return dg.Output(
         fitted.model,
         metadata={
             "Estimator": type(fitted.model).__name__,
             "Parameters": dg.MetadataValue.json(parameters),
             "Training rows": dg.MetadataValue.int(fitted.training_rows),
+            **(
+                {
+                    "Rows fitted": dg.MetadataValue.int(fitted.fitted_rows),
+                    "Rows held out for early stopping (own colours)": dg.MetadataValue.int(fitted.held_out_rows),
+                }
+                if fitted.held_out_rows
+                else {}
+            ),
+            **({"Boosting rounds run": dg.MetadataValue.int(fitted.iterations)} if fitted.iterations is not None else {}),
             "Training batches": dg.MetadataValue.json(sorted(train_pixels["batch"].unique().tolist())),
             "Training skin share": dg.MetadataValue.float(class_balance(train_pixels)),
             # production_skin_classifier checks it: a candidate is judged only with its own split.
@@ -259,15 +233,30 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
     )
 
 
-def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame) -> int:
-    """Append an evaluation to the history table; returns how many evaluations it now holds."""
+def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replacing_run_ids: Sequence[str] = ()) -> int:
+    """Append an evaluation to the history table; returns how many evaluations it now holds.
+
+    Rows of `replacing_run_ids` (earlier attempts of the same run: a re-execution, a retry) are
+    replaced in the same transaction, so an attempt that failed after writing its row is not
+    counted twice. A column the row has and the table lacks is added (earlier rows read NULL).
+    """
     with warehouse.get_connection() as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS skinseg")
-        connection.register("new_metrics", row)
+        connection.register("new_metrics", with_text_columns(row))
         connection.execute(f"CREATE TABLE IF NOT EXISTS {METRICS_HISTORY_TABLE} AS SELECT * FROM new_metrics LIMIT 0")
+        add_missing_columns(connection, METRICS_HISTORY_TABLE, "new_metrics")
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"DELETE FROM {METRICS_HISTORY_TABLE} WHERE list_contains(?, run_id)", [list(replacing_run_ids)])
         connection.execute(f"INSERT INTO {METRICS_HISTORY_TABLE} BY NAME SELECT * FROM new_metrics")
+        connection.execute("COMMIT")
         connection.unregister("new_metrics")
         return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
+
+
+def run_group_ids(context: dg.AssetExecutionContext) -> list[str]:
+    """This run and every run it re-executes or is re-executed by (one root run)."""
+    group = context.instance.get_run_group(context.run.run_id)
+    return [run.run_id for run in group[1]] if group else [context.run.run_id]
 
 
 class ModelMetricsConfig(dg.Config):
@@ -298,10 +287,18 @@ def model_metrics(
     warehouse: DuckDBResource,
 ):
     """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
-    require_candidate_fitted_on(context.instance, data_identity(train_pixels))
+    training = data_identity(train_pixels)
+    card = require_candidate_fitted_on(context.instance, training)
     metrics = evaluate_classifier(skin_classifier, test_pixels)
-    row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id)
-    evaluations = append_metrics_history(warehouse, row)
+    # The scores weigh each pixel (colours repeat: common colours count more). Each colour once:
+    each_colour_once = evaluate_classifier(skin_classifier, test_pixels.drop_duplicates(["B", "G", "R", "is_skin"]))
+    provenance = Provenance(
+        parameters=card["Parameters"].value if "Parameters" in card else None,
+        model_sha256=card["sha256"].value if "sha256" in card else None,
+        training_data_sha256=training["sha256"],
+    )
+    row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id, provenance)
+    evaluations = append_metrics_history(warehouse, row, replacing_run_ids=run_group_ids(context))
     scores = {SCORE_LABELS[name]: value for name, value in metrics.scores().items()}
     yield dg.Output(
         row,
@@ -310,8 +307,10 @@ def model_metrics(
             "Scores": markdown_table(pd.DataFrame({"metric": list(scores), "value": [f"{v:.6f}" for v in scores.values()]})),
             "Confusion matrix": markdown_image(confusion_matrix_png(metrics), "confusion matrix"),
             "ROC curve": markdown_image(roc_curve_png(metrics), "ROC curve"),
+            "F1, each test colour once": dg.MetadataValue.float(round(each_colour_once.f1, 6)),
             "Training rows": dg.MetadataValue.int(len(train_pixels)),
             "Test rows": dg.MetadataValue.int(metrics.test_rows),
+            "Distinct test (colour, label) pairs": dg.MetadataValue.int(each_colour_once.test_rows),
             "Predict time (s)": dg.MetadataValue.float(round(metrics.predict_seconds, 3)),
             "Evaluations in history": dg.MetadataValue.int(evaluations),
             "History table": METRICS_HISTORY_TABLE,

@@ -21,7 +21,9 @@ class DriftReport:
     ks: dict[str, float]  # Kolmogorov-Smirnov distance per channel
     batch_skin_share: float
     reference_skin_share: float
-    unseen_colour_share: float  # share of the batch's rows whose colour the reference never had
+    # Share of the batch's rows whose colour no other batch had (on either side of the split).
+    # Stored as unseen_colour_share: the column name the table was created with.
+    new_colour_share: float
 
     @property
     def max_psi(self) -> float:
@@ -39,7 +41,7 @@ class DriftReport:
                     **{f"ks_{channel}": self.ks.get(channel, np.nan) for channel in CHANNELS},
                     "batch_skin_share": self.batch_skin_share,
                     "reference_skin_share": self.reference_skin_share,
-                    "unseen_colour_share": self.unseen_colour_share,
+                    "unseen_colour_share": self.new_colour_share,
                 }
             ]
         )
@@ -63,8 +65,16 @@ def kolmogorov_smirnov(reference_counts: np.ndarray, batch_counts: np.ndarray) -
     return float(np.max(np.abs(np.cumsum(reference_counts) / reference_counts.sum() - np.cumsum(batch_counts) / batch_counts.sum())))
 
 
-def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
-    """Compare a batch's validated pixels with reference pixels (the training data without the batch)."""
+def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, other_batches: pd.DataFrame) -> DriftReport:
+    """Compare a batch's validated pixels with the reference (the training data without the batch).
+
+    New colours are counted against `other_batches`: every pixel of the other batches, test side
+    included. Against the training data alone, a batch repeating known data would show every
+    test-side colour (a fifth of them) as new.
+    """
+    new_colour_share = (
+        float((~np.isin(colour_key(batch), np.unique(colour_key(other_batches)))).mean()) if len(batch) else 0.0
+    )
     if batch.empty or reference.empty:
         return DriftReport(
             batch_rows=len(batch),
@@ -73,14 +83,13 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
             ks={},
             batch_skin_share=class_balance(batch),
             reference_skin_share=class_balance(reference),
-            unseen_colour_share=0.0,
+            new_colour_share=new_colour_share,
         )
     psi, ks = {}, {}
     for channel in CHANNELS:
         reference_counts, batch_counts = _levels(reference[channel]), _levels(batch[channel])
         psi[channel] = population_stability_index(reference_counts, batch_counts)
         ks[channel] = kolmogorov_smirnov(reference_counts, batch_counts)
-    unseen = ~np.isin(colour_key(batch), np.unique(colour_key(reference)))
     return DriftReport(
         batch_rows=len(batch),
         reference_rows=len(reference),
@@ -88,7 +97,7 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame) -> DriftReport:
         ks=ks,
         batch_skin_share=class_balance(batch),
         reference_skin_share=class_balance(reference),
-        unseen_colour_share=float(unseen.mean()),
+        new_colour_share=new_colour_share,
     )
 
 

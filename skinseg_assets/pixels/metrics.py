@@ -1,5 +1,6 @@
 """How well a skin classifier does on held-out pixels."""
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -9,7 +10,7 @@ import pandas as pd
 from sklearn import metrics as sk_metrics
 from sklearn.base import ClassifierMixin
 
-from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability
+from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_decision, skin_probability
 
 MIN_F1 = 0.997  # the lowest F1 on colour-disjoint test pixels a model may have, unless configured otherwise
 SCORE_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -42,12 +43,12 @@ class ClassifierMetrics:
 
 
 def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: float = SKIN_THRESHOLD) -> ClassifierMetrics:
-    """Score `model` on the test side; a pixel is called skin when P(skin) >= threshold."""
+    """Score `model` on the test side; a pixel is called skin when P(skin) > threshold."""
     started = time.perf_counter()
     probability = skin_probability(model, test)
     predict_seconds = time.perf_counter() - started
     actual = test["is_skin"].to_numpy(dtype=bool)
-    predicted = probability >= threshold
+    predicted = skin_decision(probability, threshold)
     (tn, fp), (fn, tp) = sk_metrics.confusion_matrix(actual, predicted, labels=[False, True])
     fpr, tpr, _ = sk_metrics.roc_curve(actual, probability)
     return ClassifierMetrics(
@@ -67,7 +68,16 @@ def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: f
     )
 
 
-def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Provenance:
+    """Which model, configured how, fitted on which pixels: what makes history rows comparable."""
+
+    parameters: dict | None = None
+    model_sha256: str | None = None
+    training_data_sha256: str | None = None
+
+
+def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str, provenance: Provenance = Provenance()) -> pd.DataFrame:
     """One row per evaluation: what `model_metrics` stores and the history table accumulates."""
     return pd.DataFrame(
         [
@@ -82,6 +92,9 @@ def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: s
                 "false_positives": metrics.false_positives,
                 "false_negatives": metrics.false_negatives,
                 "true_positives": metrics.true_positives,
+                "parameters": None if provenance.parameters is None else json.dumps(provenance.parameters, sort_keys=True),
+                "model_sha256": provenance.model_sha256,
+                "training_data_sha256": provenance.training_data_sha256,
             }
         ]
     )

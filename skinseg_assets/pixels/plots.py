@@ -24,9 +24,11 @@ def confusion_matrix_png(metrics: ClassifierMetrics) -> bytes:
     figure = _new_figure(3.6, 3.2)
     axes = figure.subplots()
     matrix = metrics.confusion_matrix()
-    axes.imshow(np.log1p(matrix), cmap="Blues")
+    shade = np.log1p(matrix)  # log counts: the few errors still show against the many right calls
+    axes.imshow(shade, cmap="Blues")
     for (row, column), count in np.ndenumerate(matrix):
-        colour = "white" if count > matrix.max() / 2 else "black"
+        # The text colour follows the cell's shade, so it stays readable on dark cells.
+        colour = "white" if shade[row, column] > shade.max() / 2 else "black"
         axes.text(column, row, f"{count:,}", ha="center", va="center", color=colour)
     axes.set_xticks([0, 1], labels=["non-skin", "skin"])
     axes.set_yticks([0, 1], labels=["non-skin", "skin"])

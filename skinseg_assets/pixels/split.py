@@ -43,7 +43,13 @@ def is_test_colour(keys: np.ndarray, test_fraction: float) -> np.ndarray:
     """Whether each colour key belongs to the test side."""
     if not 0.0 < test_fraction < 1.0:
         raise SplitError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    return colour_bucket(keys) < np.uint64(round(test_fraction * SPLIT_BUCKETS))
+    test_buckets = round(test_fraction * SPLIT_BUCKETS)
+    if not 0 < test_buckets < SPLIT_BUCKETS:
+        raise SplitError(
+            f"test_fraction {test_fraction} is finer than the split's 1/{SPLIT_BUCKETS:,} steps: it would put "
+            f"{'no' if test_buckets == 0 else 'every'} colour on the test side"
+        )
+    return colour_bucket(keys) < np.uint64(test_buckets)
 
 
 def first_training_bucket(train_pixels: pd.DataFrame) -> int:
@@ -55,6 +61,29 @@ def first_training_bucket(train_pixels: pd.DataFrame) -> int:
     if train_pixels.empty:
         return SPLIT_BUCKETS
     return int(colour_bucket(colour_key(train_pixels)).min())
+
+
+def hold_out_colours(train_pixels: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, held out): about `fraction` of the training colours set aside, every colour on one side.
+
+    For early stopping. A random row-level hold-out would share most of its colours with the rows
+    the model learns from (colours repeat heavily), the leak the train/test split avoids. The
+    held-out colours are the highest buckets: the test side is the lowest, so the two never meet,
+    whatever test_fraction made the split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise SplitError(f"the held-out fraction must be between 0 and 1, got {fraction}")
+    buckets = colour_bucket(colour_key(train_pixels))
+    first = int(buckets.min()) if len(buckets) else SPLIT_BUCKETS
+    held_out = buckets >= np.uint64(SPLIT_BUCKETS - max(1, round(fraction * (SPLIT_BUCKETS - first))))
+    fit, validation = train_pixels[~held_out], train_pixels[held_out]
+    for side, frame in (("fitted", fit), ("held-out", validation)):
+        if set(frame["is_skin"].unique()) != {True, False}:
+            raise SplitError(
+                f"holding out {fraction:.0%} of the training colours for early stopping leaves the {side} side "
+                f"with {len(frame)} rows and not both classes: too little data; turn early stopping off"
+            )
+    return fit, validation
 
 
 def below_bucket(pixels: pd.DataFrame, bucket: int) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Both DuckDB resources make the database file's folder when a run or sensor first uses them
 (DuckDB creates the file but not its folder), so loading the code location writes nothing.
 
-Three things differ from the library's pandas handler; everything else is its own code:
+Four things differ from the library's pandas handler; everything else is its own code:
 - It skips writing an empty DataFrame, so a batch that rejects no rows would leave
   `rejected_skin_pixels` with no table and every reader of it failing. An empty frame becomes
   an empty table with the frame's columns.
@@ -12,6 +12,9 @@ Three things differ from the library's pandas handler; everything else is its ow
   it. Such columns are written as text (VARCHAR).
 - Tables are read through Arrow, which turns text columns into Python strings many times
   faster than `fetchdf()` and lets repeated values (the batch key) share one object.
+- The library inserts a frame's columns by position into the table an earlier run created. When
+  an asset gains a column (a new release), that insert fails. The table gains the column instead
+  (earlier rows read NULL), and the frame is written by column name.
 """
 
 from collections.abc import Sequence
@@ -32,9 +35,46 @@ def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(untyped, "string")) if untyped else frame
 
 
+def table_columns(connection, table: str) -> list[str]:
+    """The columns of `schema.table` in their order; empty if there is no such table."""
+    schema, name = table.split(".")
+    return [
+        row[0]
+        for row in connection.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+def add_missing_columns(connection, table: str, view: str) -> list[str]:
+    """Give `table` (if it exists) every column of the registered `view` it lacks; returns its columns."""
+    columns = table_columns(connection, table)
+    if columns:
+        for name, column_type in connection.execute(f"select column_name, column_type from (describe {view})").fetchall():
+            if name not in columns:
+                connection.execute(f'alter table {table} add column "{name}" {column_type}')
+                columns.append(name)
+    return columns
+
+
+def in_table_order(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The frame's columns in the table's order, NULL for a table column the frame no longer has."""
+    if list(frame.columns) == columns:
+        return frame
+    missing = {name: pd.Series(None, index=frame.index, dtype=object) for name in columns if name not in frame.columns}
+    return frame.assign(**missing)[columns]
+
+
 class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         obj = with_text_columns(obj)
+        connection.register("incoming_frame", obj)
+        columns = add_missing_columns(connection, f"{table_slice.schema}.{table_slice.table}", "incoming_frame")
+        connection.unregister("incoming_frame")
+        if columns:
+            # The library inserts by position: line the frame up with the table.
+            obj = in_table_order(obj, columns)
         if not obj.empty:
             return super().handle_output(context, table_slice, obj, connection)
         connection.register("empty_frame", obj)

@@ -17,7 +17,7 @@ import numpy as np
 
 from skinseg_assets.pixels.images import decode_rgb, encode_png, overlay, skin_share
 from skinseg_assets.pixels.lut import segment_rgb, segment_rgb_with_model
-from skinseg_assets.pixels.model import SKIN_THRESHOLD, skin_probability_of_colours
+from skinseg_assets.pixels.model import skin_decision, skin_probability_of_colours
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.champion_store import ChampionManifest, ChampionNotFoundError, ChampionStore, LutManifest
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
@@ -53,7 +53,7 @@ class ServingModel:
     def predict(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(is_skin, P(skin)) for an (N, 3) array of B, G, R colours, from the model itself."""
         probability = skin_probability_of_colours(self.model, bgr)
-        return probability >= SKIN_THRESHOLD, probability
+        return skin_decision(probability), probability
 
     def segment(self, image: np.ndarray) -> np.ndarray:
         """Skin mask of an RGB image: by the lookup table, or by the model on its distinct colours."""

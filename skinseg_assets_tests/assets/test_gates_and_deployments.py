@@ -2,6 +2,7 @@
 
 import hashlib
 
+import dagster as dg
 import pytest
 
 from skinseg_assets_tests.helpers import check_evaluation, gcs_client, run_training_job, sample_run_config, write_uci_sample
@@ -32,7 +33,7 @@ def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
 )
 def test_the_estimator_comes_from_config(estimator, settings, model_class, uci_sample, data_dir, instance):
     run_config = sample_run_config(uci_sample)
-    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator, **settings}}
+    run_config["ops"]["skin_classifier"] = {"config": {"estimator": {estimator: settings}}}
     defs, result = run_training_job(instance, run_config)
     assert result.success
     card = result.asset_materializations_for_node("skin_classifier")[0].metadata
@@ -43,12 +44,22 @@ def test_the_estimator_comes_from_config(estimator, settings, model_class, uci_s
         assert model.get_params()[name] == value
 
 
-def test_an_unknown_estimator_is_refused_by_name(uci_sample, data_dir, instance):
+@pytest.mark.parametrize(
+    "estimator_config, refused",
+    [
+        ({"svm": {}}, 'unexpected config entry "svm"'),
+        # A setting of another estimator is refused, not dropped.
+        ({"random_forest": {"max_iter": 5}}, 'unexpected config entry "max_iter" at path root:ops:skin_classifier:config:estimator:random_forest'),
+        ({"k_nearest_neighbors": {}, "extra_trees": {}}, "You can only specify a single field at path root:ops:skin_classifier:config:estimator"),
+    ],
+)
+def test_a_wrong_estimator_config_is_refused_before_any_step_runs(estimator_config, refused, uci_sample, data_dir, instance):
     run_config = sample_run_config(uci_sample)
-    run_config["ops"]["skin_classifier"] = {"config": {"estimator": "svm"}}
-    _, result = run_training_job(instance, run_config, raise_on_error=False)
-    assert not result.success
-    assert "unknown estimator 'svm'" in str(result.failure_data_for_node("skin_classifier").error.cause)
+    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator_config}}
+    with pytest.raises(dg.DagsterInvalidConfigError) as raised:
+        run_training_job(instance, run_config)
+    assert refused in str(raised.value)
+    assert instance.get_runs() == []
 
 
 def test_gcs_deployment_keeps_the_model_in_the_bucket(uci_sample, gcs_bucket, data_dir, instance, monkeypatch):

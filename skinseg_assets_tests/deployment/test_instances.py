@@ -77,6 +77,9 @@ def test_deployed_instance_runs_one_queued_run_at_a_time_and_retries_crashes(dep
     assert deployed_instance.run_retries_enabled and deployed_instance.run_retries_max_retries >= 1
     assert not deployed_instance.run_retries_retry_on_asset_or_op_failure
     assert deployed_instance.run_monitoring_enabled
+    # A run that died with user-code (the default launcher cannot report it) is failed after at
+    # most an hour, then retried, instead of holding the one-run queue for good.
+    assert deployed_instance.run_monitoring_settings["max_runtime_seconds"] == 3600
     assert not deployed_instance.telemetry_enabled
 
 

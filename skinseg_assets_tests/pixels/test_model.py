@@ -7,12 +7,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from skinseg_assets.pixels.model import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_HYPERPARAMETERS,
     ESTIMATORS,
     FEATURES,
     build_estimator,
     features,
     fit_classifier,
+    model_is_skin,
+    skin_decision,
     skin_probability,
+    skin_probability_of_colours,
 )
 from skinseg_assets_tests.pixels.stubs import FixedProbability
 
@@ -113,3 +118,81 @@ def test_features_are_b_g_r_in_that_order_whatever_the_frame_order():
 def test_skin_probability_reads_the_skin_column_whatever_the_class_order(classes):
     pixels = pixel_frame([(90, 0, 0, True), (25, 0, 0, False), (0, 0, 0, False)])
     assert skin_probability(FixedProbability(classes), pixels).tolist() == pytest.approx([0.9, 0.25, 0.0])
+
+
+# --- early stopping on held-out colours -------------------------------------------------------
+
+
+class RecordingBooster:
+    """Stands in for HistGradientBoostingClassifier: records what fit() was given."""
+
+    def __init__(self, early_stopping, validation_fraction=0.1):
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
+        self.n_iter_ = 7
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        self.X, self.X_val = X, X_val
+        return self
+
+
+def keys(matrix: np.ndarray) -> set[int]:
+    return {(int(b) << 16) | (int(g) << 8) | int(r) for b, g, r in matrix}
+
+
+def repeated_two_class_pixels() -> pd.DataFrame:
+    """600 colours of each class, each colour three times (as the UCI data repeats them)."""
+    skin = [(b, 60 + g, 220, True) for b in range(20, 50) for g in range(20)]
+    non_skin = [(220, 60 + g, r, False) for r in range(20, 50) for g in range(20)]
+    return pixel_frame((skin + non_skin) * 3)
+
+
+@pytest.mark.parametrize("early_stopping", [True, "auto"])
+def test_early_stopping_is_decided_on_colours_the_model_does_not_fit(early_stopping):
+    train = pd.concat([repeated_two_class_pixels()] * 3, ignore_index=True)  # 10,800 rows: "auto" is on
+    fitted = fit_classifier(RecordingBooster(early_stopping), train)
+    model = fitted.model
+    assert model.X_val is not None
+    assert not keys(model.X) & keys(model.X_val)
+    assert len(model.X) + len(model.X_val) == len(train)
+    assert fitted.held_out_rows == len(model.X_val) > 0
+    assert fitted.fitted_rows == len(model.X)
+    assert fitted.training_rows == len(train)
+    assert fitted.iterations == 7
+
+
+@pytest.mark.parametrize("early_stopping, rows", [(False, 20_000), ("auto", 3_600)])
+def test_without_early_stopping_every_training_row_is_fitted(early_stopping, rows):
+    train = pd.concat([repeated_two_class_pixels()] * (rows // 3_600), ignore_index=True)
+    fitted = fit_classifier(RecordingBooster(early_stopping), train)
+    assert fitted.model.X_val is None
+    assert len(fitted.model.X) == len(train) == fitted.fitted_rows
+    assert fitted.held_out_rows == 0
+
+
+def test_the_default_booster_stops_early_on_held_out_colours():
+    train = repeated_two_class_pixels()
+    model = build_estimator(DEFAULT_ESTIMATOR, **{**DEFAULT_HYPERPARAMETERS, "max_iter": 200})
+    fitted = fit_classifier(model, train)
+    assert 0 < fitted.held_out_rows < len(train)
+    assert fitted.iterations == model.n_iter_ < 200
+    assert model_is_skin(model, features(PROBES)).tolist() == PROBES["is_skin"].tolist()
+
+
+def test_more_neighbours_than_training_rows_is_refused_when_fitting():
+    train = separable_pixels()
+    with pytest.raises(ValueError, match=f"n_neighbors={len(train) + 1} is more than the {len(train)} training rows"):
+        fit_classifier(build_estimator("k_nearest_neighbors", n_neighbors=len(train) + 1), train)
+
+
+# --- the decision rule ---------------------------------------------------------------------------
+
+
+def test_a_tie_is_not_skin_as_scikit_learn_predict_decides_it():
+    # Four neighbours, two of each class, for every probe: P(skin) is exactly 0.5.
+    train = pixel_frame([(100, 100, 100, True), (100, 100, 102, True), (100, 100, 101, False), (100, 100, 103, False)])
+    model = fit_classifier(build_estimator("k_nearest_neighbors", n_neighbors=4), train).model
+    probes = np.array([[100, 100, 100], [0, 0, 0], [255, 255, 255]], dtype=np.uint8)
+    probability = skin_probability_of_colours(model, probes)
+    assert probability.tolist() == [0.5, 0.5, 0.5]
+    assert model_is_skin(model, probes).tolist() == model.predict(probes).tolist() == [False, False, False]
+    assert skin_decision(np.array([0.5, np.nextafter(0.5, 1)])).tolist() == [False, True]

@@ -77,3 +77,19 @@ def test_the_figures_differ_with_the_numbers_they_show(rendered):
     for figure in FIGURES:
         assert rendered[figure, "typical"] != rendered[figure, "millions"]
     assert rendered["confusion_matrix", "typical"] != rendered["roc_curve", "typical"]
+
+
+def test_each_count_is_written_in_a_colour_readable_on_its_cell(monkeypatch):
+    """Cells are shaded by log count, so a mid-sized count (9,800 of 38,000) is a dark cell: white text."""
+    from matplotlib.axes import Axes
+
+    written = {}
+    original = Axes.text
+
+    def recording_text(self, x, y, text, **kwargs):
+        written[text] = kwargs.get("color")
+        return original(self, x, y, text, **kwargs)
+
+    monkeypatch.setattr(Axes, "text", recording_text)
+    confusion_matrix_png(CASES["typical"])
+    assert written == {"38,000": "white", "9,800": "white", "120": "black", "95": "black"}

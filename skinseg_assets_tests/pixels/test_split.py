@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 
 from skinseg_assets.pixels.split import (
+    SPLIT_BUCKETS,
     SplitError,
     class_balance,
+    colour_bucket,
     colour_key,
+    hold_out_colours,
     is_test_colour,
     split_by_colour,
 )
@@ -186,6 +189,14 @@ def test_an_invalid_test_fraction_is_refused(test_fraction):
         is_test_colour(np.array([1, 2, 3], dtype=np.uint32), test_fraction)
 
 
+@pytest.mark.parametrize("test_fraction", [0.00004, 0.99996])
+def test_a_test_fraction_finer_than_the_buckets_is_refused_as_such(test_fraction):
+    with pytest.raises(SplitError) as raised:
+        split_by_colour(two_class_pixels(), test_fraction)
+    assert f"test_fraction {test_fraction} is finer than the split's 1/10,000 steps" in str(raised.value)
+    assert "too little data" not in str(raised.value)
+
+
 def test_split_error_is_a_value_error():
     assert issubclass(SplitError, ValueError)
 
@@ -245,3 +256,46 @@ def test_on_the_full_data_the_split_ignores_row_order_and_growth(uci_pixels):
     first_rows = split_by_colour(uci_pixels.iloc[:120_000])
     assert keys_of(first_rows.test) <= keys_of(full.test)
     assert keys_of(first_rows.train) <= keys_of(full.train)
+
+
+# --- the early-stopping hold-out inside the train side -----------------------------------------
+
+
+def test_the_held_out_colours_are_their_own_and_no_row_is_lost(uci_pixels):
+    train = split_by_colour(uci_pixels).train
+    fit, held_out = hold_out_colours(train, 0.1)
+    assert len(fit) + len(held_out) == len(train)
+    assert not keys_of(fit) & keys_of(held_out)
+    assert keys_of(fit) | keys_of(held_out) == keys_of(train)
+    assert len(keys_of(held_out)) / len(keys_of(train)) == pytest.approx(0.1, abs=0.02)
+    assert set(held_out["is_skin"]) == set(fit["is_skin"]) == {True, False}
+
+
+@pytest.mark.parametrize("test_fraction", [0.05, 0.2, 0.5])
+def test_the_held_out_colours_are_the_highest_buckets_so_never_test_colours(uci_pixels, test_fraction):
+    split = split_by_colour(uci_pixels, test_fraction)
+    fit, held_out = hold_out_colours(split.train, 0.1)
+    assert colour_bucket(colour_key(held_out)).min() > colour_bucket(colour_key(fit)).max()
+    assert colour_bucket(colour_key(held_out)).max() < SPLIT_BUCKETS
+    assert not keys_of(held_out) & keys_of(split.test)
+
+
+def test_the_hold_out_is_the_same_whatever_the_row_order(uci_pixels):
+    train = split_by_colour(uci_pixels).train
+    _, held_out = hold_out_colours(train, 0.1)
+    _, reversed_held_out = hold_out_colours(train.iloc[::-1], 0.1)
+    assert sorted_rows(reversed_held_out) == sorted_rows(held_out)
+
+
+def test_a_hold_out_missing_a_class_is_refused_naming_the_way_out():
+    train = two_class_pixels()
+    train = train[~train["is_skin"] | (colour_bucket(colour_key(train)) < np.uint64(SPLIT_BUCKETS // 2))]
+    with pytest.raises(SplitError) as raised:
+        hold_out_colours(train, 0.1)
+    assert "held-out side" in str(raised.value) and "turn early stopping off" in str(raised.value)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5])
+def test_an_invalid_hold_out_fraction_is_refused(fraction):
+    with pytest.raises(SplitError, match=f"the held-out fraction must be between 0 and 1, got {fraction}"):
+        hold_out_colours(two_class_pixels(), fraction)

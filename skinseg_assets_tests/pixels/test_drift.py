@@ -1,0 +1,75 @@
+"""The drift report's numbers: PSI and KS per channel, skin shares, and new colours."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinseg_assets.pixels.drift import (
+    PSI_BINS,
+    drift_report,
+    kolmogorov_smirnov,
+    population_stability_index,
+)
+from skinseg_assets.pixels.split import split_by_colour
+
+
+def pixels(rows: list[tuple[int, int, int, bool]], batch: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["B", "G", "R", "is_skin"]).astype(
+        {"B": np.uint8, "G": np.uint8, "R": np.uint8, "is_skin": bool}
+    )
+    return frame.assign(batch=batch)
+
+
+def test_psi_of_a_hand_computed_case():
+    # Reference: half its pixels in the first 16-level bin, half in the second; batch: 3/4 and 1/4.
+    reference, batch = np.zeros(256), np.zeros(256)
+    reference[0], reference[16] = 50, 50
+    batch[5], batch[20] = 75, 25
+    expected = (0.75 - 0.5) * math.log(0.75 / 0.5) + (0.25 - 0.5) * math.log(0.25 / 0.5)
+    assert population_stability_index(reference, batch) == pytest.approx(expected)
+    assert population_stability_index(reference, reference) == 0.0
+    assert PSI_BINS == 16
+
+
+def test_ks_is_the_largest_gap_between_the_cumulative_shares():
+    reference, batch = np.zeros(256), np.zeros(256)
+    reference[10], reference[200] = 1, 1  # half at 10, half at 200
+    batch[10], batch[200] = 3, 1  # three quarters at 10
+    assert kolmogorov_smirnov(reference, batch) == pytest.approx(0.25)
+
+
+def test_a_batch_repeating_known_pixels_has_no_drift_and_no_new_colours(bundled_outcome):
+    """Test-side colours are known too: against the training data alone a fifth would look new."""
+    earlier = bundled_outcome.validated.drop(columns="line_number").assign(batch="earlier")
+    split = split_by_colour(earlier)
+    again = earlier.iloc[::9].assign(batch="again")
+
+    report = drift_report(again, split.train, pd.concat([split.train, split.test]))
+
+    assert report.new_colour_share == 0.0
+    assert report.max_psi < 0.01
+    assert report.batch_rows == len(again) and report.reference_rows == len(split.train)
+    assert report.batch_skin_share == pytest.approx(report.reference_skin_share, abs=0.01)
+
+
+def test_the_new_colour_share_counts_rows_whose_colour_no_other_batch_had():
+    other = pixels([(10, 10, 10, True), (20, 20, 20, False), (30, 30, 30, False)], "earlier")
+    batch = pixels([(10, 10, 10, True), (10, 10, 10, True), (40, 40, 40, False), (50, 50, 50, True)], "new")
+    training_side = other.iloc[:2]
+
+    report = drift_report(batch, training_side, other)
+
+    assert report.new_colour_share == pytest.approx(2 / 4)
+    assert report.as_row("new")["unseen_colour_share"].tolist() == [0.5]
+
+
+def test_with_nothing_to_compare_the_report_says_so_with_empty_distances():
+    batch = pixels([(10, 10, 10, True), (40, 40, 40, False)], "first")
+    nothing = batch.iloc[:0]
+    report = drift_report(batch, nothing, nothing)
+    assert report.psi == {} and report.ks == {} and report.max_psi == 0.0
+    assert report.new_colour_share == 1.0
+    row = report.as_row("first")
+    assert row[["psi_B", "ks_R"]].isna().all(axis=None)

@@ -1,0 +1,58 @@
+"""The DuckDB IO manager: frames stored by column name, and tables that gain the columns assets gain."""
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from skinseg_assets.resources.warehouse_io_manager import WarehouseIOManager
+
+DAYS = dg.StaticPartitionsDefinition(["monday", "tuesday", "wednesday"])
+
+
+def stored(database, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(f"select * from skinseg.{table} order by day").fetchdf()
+
+
+def test_a_table_gains_new_columns_and_rows_are_written_by_name(tmp_path):
+    frames = {
+        "monday": pd.DataFrame({"day": ["monday"], "pixels": [10], "skin": [4], "note": ["first"]}),
+        # A release later: columns in another order (same types), a new column, and `note` gone.
+        "tuesday": pd.DataFrame({"skin": [7], "day": ["tuesday"], "pixels": [20], "source": ["gs://b/t.txt"]}),
+        "wednesday": pd.DataFrame({"source": ["w.txt"], "pixels": [30], "day": ["wednesday"], "skin": [9]}),
+    }
+
+    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def counts(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return frames[context.partition_key]
+
+    database = tmp_path / "warehouse.duckdb"
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    for day in DAYS.get_partition_keys():
+        assert dg.materialize([counts], partition_key=day, resources=resources).success
+
+    table = stored(database, "counts")
+    assert list(table.columns) == ["day", "pixels", "skin", "note", "source"]
+    rows = table.set_index("day")
+    # By name: tuesday's 7 skin pixels are not read as its pixel count.
+    assert rows.loc["tuesday", ["pixels", "skin"]].tolist() == [20, 7]
+    assert rows.loc["wednesday", ["pixels", "skin", "source"]].tolist() == [30, 9, "w.txt"]
+    assert rows.loc["monday", "note"] == "first" and pd.isna(rows.loc["monday", "source"])
+    assert pd.isna(rows.loc["tuesday", "note"])
+
+
+def test_an_unpartitioned_table_is_replaced_by_the_new_shape(tmp_path):
+    shape = {"columns": {"day": ["monday"], "f1": [0.99]}}
+
+    @dg.asset
+    def scores() -> pd.DataFrame:
+        return pd.DataFrame(shape["columns"])
+
+    database = tmp_path / "warehouse.duckdb"
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    assert dg.materialize([scores], resources=resources).success
+    shape["columns"] = {"f1": [0.995], "day": ["tuesday"], "model_sha256": ["ab12"]}
+    assert dg.materialize([scores], resources=resources).success
+
+    table = stored(database, "scores")
+    assert table.to_dict("records") == [{"day": "tuesday", "f1": 0.995, "model_sha256": "ab12"}]
