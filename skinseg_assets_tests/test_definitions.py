@@ -149,3 +149,19 @@ def test_benchmark_variants_change_training_job_in_one_respect_each():
     }
     in_memory = variants["defs_in_memory"].resources
     assert all(isinstance(in_memory[key], dg.InMemoryIOManager) for key in ("io_manager", "model_io_manager"))
+
+
+def test_the_readme_run_configuration_is_valid_for_training_job():
+    """README's Settings block, as a user would paste it into the Launchpad."""
+    import re
+
+    import yaml
+
+    from skinseg_assets_tests.helpers import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"Run configuration \(Launchpad.*?```yaml\n(.+?)\n```", readme, re.S)
+    assert block, "README.md has no run-configuration block"
+    run_config = yaml.safe_load(block.group(1))
+    assert dg.validate_run_config(defs.resolve_job_def("training_job"), run_config)
+    assert run_config["ops"]["skin_classifier"]["config"]["estimator"] == {"extra_trees": {"n_estimators": 200}}

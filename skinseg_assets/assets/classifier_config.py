@@ -2,7 +2,8 @@
 
 In the run config the estimator is a choice of one key, checked when the run is launched (in the
 Launchpad as you type): an unknown estimator, or a setting another estimator takes, is refused
-before any step runs, instead of being dropped or failing after ingestion and the split.
+before any step runs, instead of being dropped or failing after ingestion and the split. Value
+ranges (n_neighbors >= 1, 0 < validation_fraction < 1) are checked when the step starts.
 
     ops:
       skin_classifier:

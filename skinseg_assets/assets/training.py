@@ -236,8 +236,8 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
 def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replacing_run_ids: Sequence[str] = ()) -> int:
     """Append an evaluation to the history table; returns how many evaluations it now holds.
 
-    Rows of `replacing_run_ids` (earlier attempts of the same run: a re-execution, a retry) are
-    replaced in the same transaction, so an attempt that failed after writing its row is not
+    Rows of `replacing_run_ids` (failed earlier attempts of this run: `failed_attempts_before`)
+    are deleted in the same transaction, so an attempt that failed after writing its row is not
     counted twice. A column the row has and the table lacks is added (earlier rows read NULL).
     """
     with warehouse.get_connection() as connection:
@@ -253,10 +253,21 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replaci
         return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
 
 
-def run_group_ids(context: dg.AssetExecutionContext) -> list[str]:
-    """This run and every run it re-executes or is re-executed by (one root run)."""
-    group = context.instance.get_run_group(context.run.run_id)
-    return [run.run_id for run in group[1]] if group else [context.run.run_id]
+def failed_attempts_before(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The runs this run re-executes (its parent, the parent's parent, …) that failed or were cancelled.
+
+    Those are earlier attempts at the same work (a retry, a re-execution from failure); a
+    successful run re-executed later keeps its evaluation.
+    """
+    failed, parent_id = [], run.parent_run_id
+    while parent_id:
+        parent = instance.get_run_by_id(parent_id)
+        if parent is None:  # deleted from the instance: its history row is no longer tied to this run
+            break
+        if parent.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            failed.append(parent.run_id)
+        parent_id = parent.parent_run_id
+    return failed
 
 
 class ModelMetricsConfig(dg.Config):
@@ -298,7 +309,7 @@ def model_metrics(
         training_data_sha256=training["sha256"],
     )
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id, provenance)
-    evaluations = append_metrics_history(warehouse, row, replacing_run_ids=run_group_ids(context))
+    evaluations = append_metrics_history(warehouse, row, replacing_run_ids=failed_attempts_before(context.instance, context.run))
     scores = {SCORE_LABELS[name]: value for name, value in metrics.scores().items()}
     yield dg.Output(
         row,
@@ -307,7 +318,7 @@ def model_metrics(
             "Scores": markdown_table(pd.DataFrame({"metric": list(scores), "value": [f"{v:.6f}" for v in scores.values()]})),
             "Confusion matrix": markdown_image(confusion_matrix_png(metrics), "confusion matrix"),
             "ROC curve": markdown_image(roc_curve_png(metrics), "ROC curve"),
-            "F1, each test colour once": dg.MetadataValue.float(round(each_colour_once.f1, 6)),
+            "F1, each test (colour, label) once": dg.MetadataValue.float(round(each_colour_once.f1, 6)),
             "Training rows": dg.MetadataValue.int(len(train_pixels)),
             "Test rows": dg.MetadataValue.int(metrics.test_rows),
             "Distinct test (colour, label) pairs": dg.MetadataValue.int(each_colour_once.test_rows),

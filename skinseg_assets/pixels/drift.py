@@ -21,8 +21,9 @@ class DriftReport:
     ks: dict[str, float]  # Kolmogorov-Smirnov distance per channel
     batch_skin_share: float
     reference_skin_share: float
-    # Share of the batch's rows whose colour no other batch had (on either side of the split).
-    # Stored as unseen_colour_share: the column name the table was created with.
+    # Share of the batch's rows whose colour no other batch of the training data had (train or
+    # test side). Earlier releases stored a share against the train side only, as
+    # unseen_colour_share: rows written since leave that column empty.
     new_colour_share: float
 
     @property
@@ -41,7 +42,7 @@ class DriftReport:
                     **{f"ks_{channel}": self.ks.get(channel, np.nan) for channel in CHANNELS},
                     "batch_skin_share": self.batch_skin_share,
                     "reference_skin_share": self.reference_skin_share,
-                    "unseen_colour_share": self.new_colour_share,
+                    "new_colour_share": self.new_colour_share,
                 }
             ]
         )

@@ -31,6 +31,8 @@ DEFAULT_HYPERPARAMETERS = {
 # A pixel is called skin when P(skin) > this (`skin_decision`): in the metrics, the lookup table and
 # the service. Strictly greater, as scikit-learn's own predict() breaks a 0.5 tie for non-skin.
 SKIN_THRESHOLD = 0.5
+# How skin_decision compares P(skin) with SKIN_THRESHOLD; lookup tables record it.
+SKIN_DECISION_RULE = ">"
 # scikit-learn's early_stopping="auto" turns early stopping on above this many rows.
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
@@ -92,6 +94,8 @@ def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassif
     held_out_rows = 0
     if stops_early(model, len(train)):
         fit, held_out = hold_out_colours(train, model.validation_fraction)
+        # Decided here, on all training rows: scikit-learn's "auto" would decide again on the fitted ones.
+        model.set_params(early_stopping=True)
         model.fit(features(fit), fit["is_skin"].to_numpy(), X_val=features(held_out), y_val=held_out["is_skin"].to_numpy())
         held_out_rows = len(held_out)
     else:

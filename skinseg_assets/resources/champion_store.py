@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from skinseg_assets.pixels.lut import CompiledLut, lut_from_bytes, lut_to_bytes
-from skinseg_assets.pixels.model import SKIN_THRESHOLD
+from skinseg_assets.pixels.model import SKIN_DECISION_RULE, SKIN_THRESHOLD
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, read_verified_bytes, sha256_of
 
@@ -143,6 +143,8 @@ class LutManifest(JsonRecord):
     compiled_at: str
     index: str = "B << 16 | G << 8 | R"
     threshold: float = SKIN_THRESHOLD
+    # Skin when P(skin) <decision> threshold. Tables compiled before it was recorded used ">=".
+    decision: str = ">="
     format: str = "npz: np.packbits(bool[256, 256, 256] table, bitorder='little') as is_skin_bits_little_endian"
 
 
@@ -270,6 +272,7 @@ class ChampionStore:
             skin_colours=compiled.skin_colours,
             compile_seconds=round(compiled.compile_seconds, 3),
             compiled_at=utc_now(),
+            decision=SKIN_DECISION_RULE,
         )
         self.blob_store.write_bytes(lut.lut_key, data)
         self.blob_store.write_bytes(self.lut_manifest_key(champion), lut.to_json(), content_type="application/json")
@@ -295,6 +298,11 @@ class ChampionStore:
             raise UntrustedModelError(
                 f"{uri} was compiled from a model with sha256 {lut.champion_sha256}, not {champion.name} "
                 f"({champion.sha256}); not loaded"
+            )
+        if (lut.decision, lut.threshold) != (SKIN_DECISION_RULE, SKIN_THRESHOLD):
+            raise UntrustedModelError(
+                f"{uri} calls a colour skin when P(skin) {lut.decision} {lut.threshold}, not when P(skin) "
+                f"{SKIN_DECISION_RULE} {SKIN_THRESHOLD} as the model's decisions do: compile it again (serving_job); not loaded"
             )
         data = read_verified_bytes(self.blob_store, lut.lut_key, lut.sha256, "it was written with sha256")
         return lut_from_bytes(data, packed=packed)

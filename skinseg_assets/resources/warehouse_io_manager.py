@@ -36,25 +36,37 @@ def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_columns(connection, table: str) -> list[str]:
-    """The columns of `schema.table` in their order; empty if there is no such table."""
+    """The columns of `schema.table` in this database, in their order; empty if there is no such table."""
     schema, name = table.split(".")
     return [
         row[0]
         for row in connection.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and lower(schema_name) = lower(?) and lower(table_name) = lower(?) order by column_index",
             [schema, name],
         ).fetchall()
     ]
 
 
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def add_missing_columns(connection, table: str, view: str) -> list[str]:
-    """Give `table` (if it exists) every column of the registered `view` it lacks; returns its columns."""
+    """Give `table` (if it exists) every column of the registered `view` it lacks; returns its columns.
+
+    Names compare as DuckDB compares them (case-insensitively). A pandas categorical arrives as
+    an ENUM of this frame's values; the table gets text instead, so later values fit.
+    """
     columns = table_columns(connection, table)
     if columns:
+        known = {column.lower() for column in columns}
         for name, column_type in connection.execute(f"select column_name, column_type from (describe {view})").fetchall():
-            if name not in columns:
-                connection.execute(f'alter table {table} add column "{name}" {column_type}')
+            if name.lower() not in known:
+                column_type = "VARCHAR" if column_type.startswith("ENUM") else column_type
+                connection.execute(f"alter table {table} add column {quoted(name)} {column_type}")
                 columns.append(name)
+                known.add(name.lower())
     return columns
 
 
@@ -62,8 +74,12 @@ def in_table_order(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The frame's columns in the table's order, NULL for a table column the frame no longer has."""
     if list(frame.columns) == columns:
         return frame
-    missing = {name: pd.Series(None, index=frame.index, dtype=object) for name in columns if name not in frame.columns}
-    return frame.assign(**missing)[columns]
+    by_lower_name = {str(name).lower(): name for name in frame.columns}
+    aligned = {
+        column: frame[by_lower_name[column.lower()]] if column.lower() in by_lower_name else pd.Series(None, index=frame.index, dtype=object)
+        for column in columns
+    }
+    return pd.DataFrame(aligned, index=frame.index)
 
 
 class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):

@@ -1,14 +1,12 @@
 """The metrics history: one row per evaluation, whatever attempts a run took, with its provenance."""
 
-from types import SimpleNamespace
-
 import dagster as dg
 import duckdb
 import pandas as pd
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, append_metrics_history, run_group_ids
+from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, append_metrics_history, failed_attempts_before
 from skinseg_assets.resources.warehouse_io_manager import Warehouse
 
 
@@ -45,20 +43,25 @@ def test_an_older_history_table_gains_the_provenance_columns(tmp_path):
     assert types["parameters"] == "VARCHAR"
 
 
-def test_the_run_group_is_the_root_run_and_its_re_executions(tmp_path):
+def test_the_attempts_replaced_are_the_failed_runs_this_run_re_executes(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        root = create_run_for_test(instance, job_name="training_job")
-        retry = create_run_for_test(
-            instance,
-            job_name="training_job",
-            root_run_id=root.run_id,
-            parent_run_id=root.run_id,
-            tags={ROOT_RUN_ID_TAG: root.run_id, PARENT_RUN_ID_TAG: root.run_id},
-        )
-        other = create_run_for_test(instance, job_name="training_job")
 
-        def group_of(run) -> set[str]:
-            return set(run_group_ids(SimpleNamespace(instance=instance, run=run)))
+        def run(status: dg.DagsterRunStatus, parent=None) -> dg.DagsterRun:
+            lineage = {} if parent is None else {"root_run_id": parent.root_run_id or parent.run_id, "parent_run_id": parent.run_id}
+            tags = {} if parent is None else {ROOT_RUN_ID_TAG: lineage["root_run_id"], PARENT_RUN_ID_TAG: parent.run_id}
+            return create_run_for_test(instance, job_name="training_job", status=status, tags=tags, **lineage)
 
-        assert group_of(retry) == group_of(root) == {root.run_id, retry.run_id}
-        assert group_of(other) == {other.run_id}
+        failed = run(dg.DagsterRunStatus.FAILURE)
+        retry_that_succeeded = run(dg.DagsterRunStatus.SUCCESS, parent=failed)
+        re_execution_of_a_success = run(dg.DagsterRunStatus.STARTED, parent=retry_that_succeeded)
+        sibling_retry = run(dg.DagsterRunStatus.STARTED, parent=failed)
+        unrelated = run(dg.DagsterRunStatus.STARTED)
+
+        assert failed_attempts_before(instance, retry_that_succeeded) == [failed.run_id]
+        # The successful run keeps its row; the failed attempt further up is still replaced.
+        assert failed_attempts_before(instance, re_execution_of_a_success) == [failed.run_id]
+        assert failed_attempts_before(instance, sibling_retry) == [failed.run_id]
+        assert failed_attempts_before(instance, unrelated) == []
+        # A parent deleted from the instance ends the chain instead of failing the step.
+        instance.delete_run(failed.run_id)
+        assert failed_attempts_before(instance, retry_that_succeeded) == []

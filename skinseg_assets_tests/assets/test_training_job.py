@@ -83,7 +83,7 @@ def test_metrics_are_readable_in_the_ui(trained):
     distinct = value(trained, "test_pixels").drop_duplicates(["B", "G", "R", "is_skin"])
     assert metadata["Distinct test (colour, label) pairs"].value == len(distinct) < metadata["Test rows"].value
     expected = evaluate_classifier(value(trained, "skin_classifier"), distinct).f1
-    assert metadata["F1, each test colour once"].value == pytest.approx(expected, abs=1e-6)
+    assert metadata["F1, each test (colour, label) once"].value == pytest.approx(expected, abs=1e-6)
 
 
 def test_model_card_and_model_file(trained):

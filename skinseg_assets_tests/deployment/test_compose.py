@@ -127,7 +127,8 @@ def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs(services: d
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         assert service.get("depends_on", {}) == EXPECTED_DEPENDENCIES[name], f"{name} waits for the wrong things"
         assert service.get("restart") == "unless-stopped", f"{name} does not come back after a crash"
-    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    # Over TCP: during the image's first-start setup Postgres answers on its socket only.
+    assert "pg_isready -h 127.0.0.1 " in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["user-code"]["healthcheck"]["test"][1:4] == ["dagster", "api", "grpc-health-check"]
 
 
@@ -370,32 +371,50 @@ def test_the_emulator_command_serves_the_bucket_its_volume_creates(services: dic
         server.wait(timeout=10)
 
 
-def test_the_predictor_healthcheck_passes_while_it_answers_even_before_a_champion(services: dict, tmp_path: Path):
-    """Before the first promotion /health is 503: the service is up, and compose must not call it unhealthy."""
+def predictor_healthcheck(services: dict, data_dir: Path, tmp_path: Path) -> tuple[int, int]:
+    """Run compose's predictor command on `data_dir`, then its healthcheck: (/health's status, the check's exit code)."""
     port = free_port()
     healthcheck = [arg.replace(":8000/", f":{port}/") for arg in services["predictor"]["healthcheck"]["test"]]
     assert healthcheck[:2] == ["CMD", "python"]
     command = [sys.executable, *healthcheck[2:]]
     serve = [*services["predictor"]["command"]]
     serve[serve.index("--port") + 1], serve[serve.index("--host") + 1] = str(port), "127.0.0.1"
-    env = {**os.environ, "SKINSEG_DATA_DIR": str(tmp_path / "data"), "SKINSEG_DEPLOYMENT": "local"}
+    env = {**os.environ, "SKINSEG_DATA_DIR": str(data_dir), "SKINSEG_DEPLOYMENT": "local"}
+    log = tmp_path / f"predictor-{port}.log"
     server = subprocess.Popen([str(VENV_BIN / serve[0]), *serve[1:]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    copy_stream_to_file(server.stderr, tmp_path / "predictor.log")
+    copy_stream_to_file(server.stderr, log)
     try:
         deadline = time.monotonic() + EMULATOR_START_SECONDS
         while not port_open(port):
-            assert server.poll() is None, (tmp_path / "predictor.log").read_text()
+            assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the predictor did not listen"
             time.sleep(0.1)
-        with pytest.raises(urllib.error.HTTPError) as answered:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
-        assert answered.value.code == 503
-        assert subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+        try:
+            status = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status
+        except urllib.error.HTTPError as answered:
+            status = answered.code
+        return status, subprocess.run(command, capture_output=True, timeout=30).returncode
     finally:
         server.terminate()
         server.wait(timeout=10)
-    # Nothing answers: unhealthy.
-    assert subprocess.run(command, capture_output=True, timeout=30).returncode != 0
+        # Nothing answers now: unhealthy.
+        assert subprocess.run(command, capture_output=True, timeout=30).returncode != 0
+
+
+def test_the_predictor_is_healthy_before_a_champion_and_unhealthy_with_a_refused_one(services: dict, tmp_path: Path):
+    """Before the first promotion /health is 503, which is no fault; a champion failing its integrity check is one."""
+    assert predictor_healthcheck(services, tmp_path / "fresh", tmp_path) == (503, 0)
+
+    from skinseg_assets.resources.blob_store import LocalBlobStore
+    from skinseg_assets.resources.champion_store import ChampionStore
+    from skinseg_assets_tests.champion_fixtures import fit_tree, publish
+
+    altered = tmp_path / "altered"
+    store = ChampionStore(LocalBlobStore(root=str(altered / "blobs")))
+    champion = publish(store, fit_tree(max_depth=3))
+    store.blob_store.write_bytes(champion.model_key, store.blob_store.read_bytes(champion.model_key) + b" ")
+    status, exit_code = predictor_healthcheck(services, altered, tmp_path)
+    assert status == 503 and exit_code != 0
 
 
 def test_the_readme_upload_to_the_emulator_lands_the_file(gcs_bucket: str, tmp_path: Path):

@@ -56,13 +56,14 @@ def test_a_batch_repeating_known_pixels_has_no_drift_and_no_new_colours(bundled_
 
 def test_the_new_colour_share_counts_rows_whose_colour_no_other_batch_had():
     other = pixels([(10, 10, 10, True), (20, 20, 20, False), (30, 30, 30, False)], "earlier")
-    batch = pixels([(10, 10, 10, True), (10, 10, 10, True), (40, 40, 40, False), (50, 50, 50, True)], "new")
-    training_side = other.iloc[:2]
+    batch = pixels([(10, 10, 10, True), (10, 10, 10, True), (30, 30, 30, False), (50, 50, 50, True)], "new")
+    training_side = other.iloc[:2]  # (30, 30, 30) is on the test side: known, though not trained on
 
     report = drift_report(batch, training_side, other)
 
-    assert report.new_colour_share == pytest.approx(2 / 4)
-    assert report.as_row("new")["unseen_colour_share"].tolist() == [0.5]
+    assert report.new_colour_share == pytest.approx(1 / 4)
+    assert report.as_row("new")["new_colour_share"].tolist() == [0.25]
+    assert "unseen_colour_share" not in report.as_row("new")
 
 
 def test_with_nothing_to_compare_the_report_says_so_with_empty_distances():

@@ -130,8 +130,13 @@ class RecordingBooster:
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.n_iter_ = 7
 
+    def set_params(self, **params):
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
     def fit(self, X, y, X_val=None, y_val=None):
-        self.X, self.X_val = X, X_val
+        self.X, self.X_val, self.early_stopping_when_fitted = X, X_val, self.early_stopping
         return self
 
 
@@ -158,6 +163,8 @@ def test_early_stopping_is_decided_on_colours_the_model_does_not_fit(early_stopp
     assert fitted.fitted_rows == len(model.X)
     assert fitted.training_rows == len(train)
     assert fitted.iterations == 7
+    # Decided on all 10,800 rows; "auto" left to scikit-learn would decide again on the 9,7xx fitted.
+    assert model.early_stopping_when_fitted is True
 
 
 @pytest.mark.parametrize("early_stopping, rows", [(False, 20_000), ("auto", 3_600)])
@@ -167,6 +174,15 @@ def test_without_early_stopping_every_training_row_is_fitted(early_stopping, row
     assert fitted.model.X_val is None
     assert len(fitted.model.X) == len(train) == fitted.fitted_rows
     assert fitted.held_out_rows == 0
+
+
+def test_auto_early_stopping_just_above_scikit_learns_line_really_stops_early():
+    """10,800 rows: held out 10% leaves fewer than 10,000 fitted, where scikit-learn's own "auto" would not stop early."""
+    train = pd.concat([repeated_two_class_pixels()] * 3, ignore_index=True)
+    model = build_estimator("hist_gradient_boosting", max_iter=200, early_stopping="auto", random_state=0)
+    fitted = fit_classifier(model, train)
+    assert fitted.fitted_rows < 10_000 < fitted.training_rows
+    assert model.do_early_stopping_ and fitted.iterations < 200
 
 
 def test_the_default_booster_stops_early_on_held_out_colours():

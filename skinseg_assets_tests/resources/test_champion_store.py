@@ -120,3 +120,21 @@ def test_lookup_table_is_tied_to_its_champion(tmp_path, models):
 def test_code_version_names_the_package():
     version = code_version()
     assert version["package"] == "skinseg" and version["version"] != "unknown"
+
+
+def test_a_table_compiled_with_the_old_tie_rule_is_refused_until_compiled_again(tmp_path, models):
+    """Tables written before the rule was recorded called P(skin) = 0.5 skin; the model no longer does."""
+    import json
+
+    store = ChampionStore(LocalBlobStore(root=str(tmp_path / "blobs")))
+    champion = publish(store, models[0])
+    compiled = compile_lut(models[0])
+    store.save_lut(champion, compiled)
+    manifest = json.loads(store.blob_store.read_bytes(store.lut_manifest_key(champion)))
+    assert manifest["decision"] == ">"
+    del manifest["decision"]  # as an earlier release wrote it
+    store.blob_store.write_bytes(store.lut_manifest_key(champion), json.dumps(manifest).encode())
+    with pytest.raises(UntrustedModelError, match=r"when P\(skin\) >= 0.5, not when P\(skin\) > 0.5 .*compile it again"):
+        store.load_lut(champion)
+    store.save_lut(champion, compiled)  # serving_job compiles it again
+    assert np.array_equal(store.load_lut(champion), compiled.table)

@@ -41,7 +41,7 @@ def test_a_table_gains_new_columns_and_rows_are_written_by_name(tmp_path):
     assert pd.isna(rows.loc["tuesday", "note"])
 
 
-def test_an_unpartitioned_table_is_replaced_by_the_new_shape(tmp_path):
+def test_an_unpartitioned_table_gains_the_new_column_and_holds_only_the_new_rows(tmp_path):
     shape = {"columns": {"day": ["monday"], "f1": [0.99]}}
 
     @dg.asset
@@ -56,3 +56,29 @@ def test_an_unpartitioned_table_is_replaced_by_the_new_shape(tmp_path):
 
     table = stored(database, "scores")
     assert table.to_dict("records") == [{"day": "tuesday", "f1": 0.995, "model_sha256": "ab12"}]
+
+
+def test_names_compare_as_duckdb_compares_them_and_categoricals_become_text(tmp_path):
+    frames = {
+        "monday": pd.DataFrame({"day": ["monday"], "Pixels": [10]}),
+        # Same column in another case; a new categorical column; a name with a quote in it.
+        "tuesday": pd.DataFrame({"day": ["tuesday"], "pixels": [20], "camera": pd.Categorical(["a"]), 'say "cheese"': [1]}),
+        # A value the first categorical never had.
+        "wednesday": pd.DataFrame({"day": ["wednesday"], "PIXELS": [30], "camera": pd.Categorical(["b"]), 'say "cheese"': [2]}),
+    }
+
+    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def shots(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return frames[context.partition_key]
+
+    database = tmp_path / "warehouse.duckdb"
+    # The schema named in another case than the table was created with.
+    for day, schema in zip(DAYS.get_partition_keys(), ["skinseg", "SKINSEG", "skinseg"], strict=True):
+        resources = {"io_manager": WarehouseIOManager(database=str(database), schema=schema)}
+        assert dg.materialize([shots], partition_key=day, resources=resources).success
+
+    table = stored(database, "shots")
+    assert list(table.columns) == ["day", "Pixels", "camera", 'say "cheese"']
+    assert table["Pixels"].tolist() == [10, 20, 30]
+    assert table["camera"].tolist()[1:] == ["a", "b"]
+    assert table['say "cheese"'].tolist()[1:] == [1, 2]
