@@ -62,6 +62,7 @@ def main(store: Path) -> dict[str, float]:
     model = build_estimator(DEFAULT_ESTIMATOR, **DEFAULT_HYPERPARAMETERS)
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))
+    stage("evaluate each colour once", lambda: evaluate_classifier(fitted.model, split.test.drop_duplicates(["B", "G", "R", "is_skin"])))
     stage("plots", lambda: (confusion_matrix_png(metrics), roc_curve_png(metrics)))
     assert metrics.f1 >= MIN_F1, "the F1 floor"
 

@@ -28,7 +28,7 @@ def test_every_job_resolves_and_says_what_it_does():
 
 def test_every_run_executes_in_one_process():
     # Including the runs the automation sensor launches (the implicit asset job): a process per
-    # step makes training_job about five times slower here (BENCHMARKS.md, orchestration row (d)).
+    # step makes training_job four to five times slower here (BENCHMARKS.md, orchestration row (d)).
     jobs = [defs.resolve_implicit_global_asset_job_def(), *defs.resolve_all_job_defs()]
     assert {job.executor_def.name for job in jobs} == {dg.in_process_executor.name}
 
