@@ -19,11 +19,10 @@ from pathlib import Path
 def main(store: Path) -> dict[str, float]:
     started = time.perf_counter()
     import duckdb
-    import pandas as pd
     import skops.io as sio
 
     from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion, training_identity
-    from skinseg_assets.pixels.drift import drift_report
+    from skinseg_assets.pixels.drift import drift_report, other_batches
     from skinseg_assets.pixels.schema import ValidatedSkinPixels
     from skinseg_assets.pixels.batches import BUNDLED_BATCH
     from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
@@ -56,9 +55,10 @@ def main(store: Path) -> dict[str, float]:
     stage("schema check", lambda: ValidatedSkinPixels.validate(validated, lazy=True))
     split = stage("split", lambda: split_by_colour(validated))
     stage("overlap check", split.colour_overlap)
-    other_train = split.train[split.train["batch"] != BUNDLED_BATCH]
-    other_test = split.test[split.test["batch"] != BUNDLED_BATCH]
-    stage("drift", lambda: drift_report(validated, other_train, pd.concat([other_train, other_test])))
+    stage(
+        "drift",
+        lambda: drift_report(validated, other_batches(split.train, BUNDLED_BATCH), other_batches(split.test, BUNDLED_BATCH)),
+    )
     model = build_estimator(DEFAULT_ESTIMATOR, **DEFAULT_HYPERPARAMETERS)
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))

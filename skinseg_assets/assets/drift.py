@@ -8,7 +8,7 @@ from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
 from skinseg_assets.assets.training import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
 from skinseg_assets.partitions import pixel_batches
-from skinseg_assets.pixels.drift import drift_png, drift_report
+from skinseg_assets.pixels.drift import drift_png, drift_report, other_batches
 
 
 class DriftReportConfig(dg.Config):
@@ -45,12 +45,8 @@ def pixel_drift_report(
     """How a batch differs from the other batches: PSI and KS per channel and skin share against their
     training data, and the share of its pixels whose colour none of them had."""
     batch = context.partition_key
-
-    def other_batches(pixels: pd.DataFrame) -> pd.DataFrame:
-        return pixels[pixels["batch"] != batch] if "batch" in pixels else pixels
-
-    reference = other_batches(train_pixels)
-    report = drift_report(validated_skin_pixels, reference, pd.concat([reference, other_batches(test_pixels)]))
+    reference = other_batches(train_pixels, batch)
+    report = drift_report(validated_skin_pixels, reference, other_batches(test_pixels, batch))
     metadata = {
         "Batch rows": dg.MetadataValue.int(report.batch_rows),
         "Reference rows": dg.MetadataValue.int(report.reference_rows),

@@ -209,21 +209,19 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
     """The candidate classifier: (B, G, R) -> skin or not, fitted on train_pixels."""
     parameters = config.estimator.hyperparameters()
     fitted = fit_classifier(build_estimator(config.estimator.kind, **parameters), train_pixels)
+    early_stopping = {}
+    if fitted.held_out_rows:
+        early_stopping["Rows fitted"] = dg.MetadataValue.int(fitted.fitted_rows)
+        early_stopping["Rows held out for early stopping (own colours)"] = dg.MetadataValue.int(fitted.held_out_rows)
+    if fitted.iterations is not None:
+        early_stopping["Boosting rounds run"] = dg.MetadataValue.int(fitted.iterations)
     return dg.Output(
         fitted.model,
         metadata={
             "Estimator": type(fitted.model).__name__,
             "Parameters": dg.MetadataValue.json(parameters),
             "Training rows": dg.MetadataValue.int(fitted.training_rows),
-            **(
-                {
-                    "Rows fitted": dg.MetadataValue.int(fitted.fitted_rows),
-                    "Rows held out for early stopping (own colours)": dg.MetadataValue.int(fitted.held_out_rows),
-                }
-                if fitted.held_out_rows
-                else {}
-            ),
-            **({"Boosting rounds run": dg.MetadataValue.int(fitted.iterations)} if fitted.iterations is not None else {}),
+            **early_stopping,
             "Training batches": dg.MetadataValue.json(sorted(train_pixels["batch"].unique().tolist())),
             "Training skin share": dg.MetadataValue.float(class_balance(train_pixels)),
             # production_skin_classifier checks it: a candidate is judged only with its own split.
@@ -242,9 +240,10 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replaci
     """
     with warehouse.get_connection() as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS skinseg")
-        connection.register("new_metrics", with_text_columns(row))
+        row = with_text_columns(row)
+        connection.register("new_metrics", row)
         connection.execute(f"CREATE TABLE IF NOT EXISTS {METRICS_HISTORY_TABLE} AS SELECT * FROM new_metrics LIMIT 0")
-        add_missing_columns(connection, METRICS_HISTORY_TABLE, "new_metrics")
+        add_missing_columns(connection, METRICS_HISTORY_TABLE, row)
         connection.execute("BEGIN TRANSACTION")
         connection.execute(f"DELETE FROM {METRICS_HISTORY_TABLE} WHERE list_contains(?, run_id)", [list(replacing_run_ids)])
         connection.execute(f"INSERT INTO {METRICS_HISTORY_TABLE} BY NAME SELECT * FROM new_metrics")

@@ -66,16 +66,20 @@ def kolmogorov_smirnov(reference_counts: np.ndarray, batch_counts: np.ndarray) -
     return float(np.max(np.abs(np.cumsum(reference_counts) / reference_counts.sum() - np.cumsum(batch_counts) / batch_counts.sum())))
 
 
-def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, other_batches: pd.DataFrame) -> DriftReport:
+def other_batches(pixels: pd.DataFrame, batch: str) -> pd.DataFrame:
+    """The rows of `pixels` from batches other than `batch` (all rows of a frame without batches)."""
+    return pixels[pixels["batch"] != batch] if "batch" in pixels else pixels
+
+
+def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, reference_test_side: pd.DataFrame) -> DriftReport:
     """Compare a batch's validated pixels with the reference (the training data without the batch).
 
-    New colours are counted against `other_batches`: every pixel of the other batches, test side
-    included. Against the training data alone, a batch repeating known data would show every
-    test-side colour (a fifth of them) as new.
+    New colours are those in neither the reference nor `reference_test_side` (the test pixels
+    without the batch). Against the training data alone, a batch repeating known data would show
+    every test-side colour (a fifth of them) as new.
     """
-    new_colour_share = (
-        float((~np.isin(colour_key(batch), np.unique(colour_key(other_batches)))).mean()) if len(batch) else 0.0
-    )
+    known = np.union1d(colour_key(reference), colour_key(reference_test_side))
+    new_colour_share = float((~np.isin(colour_key(batch), known)).mean()) if len(batch) else 0.0
     if batch.empty or reference.empty:
         return DriftReport(
             batch_rows=len(batch),

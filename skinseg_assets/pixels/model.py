@@ -90,6 +90,9 @@ def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassif
     colours, held out by colour (`split.hold_out_colours`). scikit-learn would hold out random rows,
     whose colours mostly also appear in the rows it learns from.
     """
+    neighbours = getattr(model, "n_neighbors", None)
+    if neighbours is not None and neighbours > len(train):
+        raise ValueError(f"n_neighbors={neighbours} is more than the {len(train)} training rows: it could never predict")
     started = time.perf_counter()
     held_out_rows = 0
     if stops_early(model, len(train)):
@@ -100,14 +103,10 @@ def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassif
         held_out_rows = len(held_out)
     else:
         model.fit(features(train), train["is_skin"].to_numpy())
-    fit_seconds = time.perf_counter() - started
-    neighbours = getattr(model, "n_neighbors", None)
-    if neighbours is not None and neighbours > len(train):
-        raise ValueError(f"n_neighbors={neighbours} is more than the {len(train)} training rows: it could never predict")
     return FittedClassifier(
         model=model,
         training_rows=len(train),
-        fit_seconds=fit_seconds,
+        fit_seconds=time.perf_counter() - started,
         held_out_rows=held_out_rows,
         iterations=getattr(model, "n_iter_", None),
     )

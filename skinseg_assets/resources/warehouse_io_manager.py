@@ -52,21 +52,27 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def add_missing_columns(connection, table: str, view: str) -> list[str]:
-    """Give `table` (if it exists) every column of the registered `view` it lacks; returns its columns.
+def add_missing_columns(connection, table: str, frame: pd.DataFrame) -> list[str]:
+    """Give `table` (if it exists) every column of `frame` it lacks; returns its columns.
 
-    Names compare as DuckDB compares them (case-insensitively). A pandas categorical arrives as
-    an ENUM of this frame's values; the table gets text instead, so later values fit.
+    Names compare as DuckDB compares them (case-insensitively). A new column gets the type DuckDB
+    gives the frame's column, except that a pandas categorical (an ENUM of this frame's values)
+    becomes text, so later values fit.
     """
     columns = table_columns(connection, table)
-    if columns:
-        known = {column.lower() for column in columns}
-        for name, column_type in connection.execute(f"select column_name, column_type from (describe {view})").fetchall():
-            if name.lower() not in known:
-                column_type = "VARCHAR" if column_type.startswith("ENUM") else column_type
-                connection.execute(f"alter table {table} add column {quoted(name)} {column_type}")
-                columns.append(name)
-                known.add(name.lower())
+    known = {column.lower() for column in columns}
+    missing = [str(name) for name in frame.columns if str(name).lower() not in known]
+    if not columns or not missing:
+        return columns
+    connection.register("frame_with_new_columns", frame)
+    try:
+        types = dict(connection.execute("select column_name, column_type from (describe frame_with_new_columns)").fetchall())
+    finally:
+        connection.unregister("frame_with_new_columns")
+    for name in missing:
+        column_type = "VARCHAR" if types[name].startswith("ENUM") else types[name]
+        connection.execute(f"alter table {table} add column {quoted(name)} {column_type}")
+        columns.append(name)
     return columns
 
 
@@ -85,9 +91,7 @@ def in_table_order(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         obj = with_text_columns(obj)
-        connection.register("incoming_frame", obj)
-        columns = add_missing_columns(connection, f"{table_slice.schema}.{table_slice.table}", "incoming_frame")
-        connection.unregister("incoming_frame")
+        columns = add_missing_columns(connection, f"{table_slice.schema}.{table_slice.table}", obj)
         if columns:
             # The library inserts by position: line the frame up with the table.
             obj = in_table_order(obj, columns)

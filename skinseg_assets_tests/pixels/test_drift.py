@@ -46,7 +46,7 @@ def test_a_batch_repeating_known_pixels_has_no_drift_and_no_new_colours(bundled_
     split = split_by_colour(earlier)
     again = earlier.iloc[::9].assign(batch="again")
 
-    report = drift_report(again, split.train, pd.concat([split.train, split.test]))
+    report = drift_report(again, split.train, split.test)
 
     assert report.new_colour_share == 0.0
     assert report.max_psi < 0.01
@@ -57,9 +57,8 @@ def test_a_batch_repeating_known_pixels_has_no_drift_and_no_new_colours(bundled_
 def test_the_new_colour_share_counts_rows_whose_colour_no_other_batch_had():
     other = pixels([(10, 10, 10, True), (20, 20, 20, False), (30, 30, 30, False)], "earlier")
     batch = pixels([(10, 10, 10, True), (10, 10, 10, True), (30, 30, 30, False), (50, 50, 50, True)], "new")
-    training_side = other.iloc[:2]  # (30, 30, 30) is on the test side: known, though not trained on
-
-    report = drift_report(batch, training_side, other)
+    # (30, 30, 30) is on the test side: known, though not trained on.
+    report = drift_report(batch, other.iloc[:2], other.iloc[2:])
 
     assert report.new_colour_share == pytest.approx(1 / 4)
     assert report.as_row("new")["new_colour_share"].tolist() == [0.25]
