@@ -9,12 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The project, installed the way the README installs it: a virtual environment and `pip install`
-# of this checkout (not editable here: the image holds a copy).
+# of this checkout (not editable here: the image holds a copy). constraints.txt holds the versions
+# the test suite last passed with, so a rebuild gets those, not whatever is newest in pyproject's
+# ranges (README, "Deploying": how to refresh it).
 WORKDIR /opt/skinseg/src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY skinseg_assets ./skinseg_assets
 RUN python3 -m venv /opt/skinseg/venv \
- && /opt/skinseg/venv/bin/pip install .
+ && /opt/skinseg/venv/bin/pip install -c constraints.txt .
 ENV PATH=/opt/skinseg/venv/bin:$PATH
 
 # The instance (dagster.yaml: Postgres from DAGSTER_PG_*) and the workspace (the gRPC server).

@@ -298,20 +298,49 @@ def readme_install() -> tuple[str, list[str]]:
     return venv, [target for target in targets if not target.startswith("-")]
 
 
-def test_dockerfile_installs_the_project_the_way_the_readme_does():
-    readme_venv, readme_targets = readme_install()
-    assert readme_targets == ["."], f"the README installs {readme_targets}"
+def dockerfile_pip_installs() -> list[tuple[list[str], list[str]]]:
+    """Each `pip install` into a virtual environment the Dockerfile makes: (targets, constraint files)."""
     installs = []
     for command in dockerfile_run_commands():
         venv = re.search(r"python3 -m venv (\S+)", command)
         if venv:
-            pip = re.search(rf"{re.escape(venv.group(1))}/bin/pip install ([^&]+)", command)
-            installs.append([target for target in pip.group(1).split() if not target.startswith("-")])
+            arguments = re.search(rf"{re.escape(venv.group(1))}/bin/pip install ([^&]+)", command).group(1)
+            constraints = re.findall(r"(?:-c|--constraint)[ =](\S+)", arguments)
+            targets = re.sub(r"(?:-c|--constraint)[ =]\S+", " ", arguments).split()
+            installs.append(([target for target in targets if not target.startswith("-")], constraints))
+    return installs
+
+
+def test_dockerfile_installs_the_project_the_way_the_readme_does():
+    readme_venv, readme_targets = readme_install()
+    assert readme_targets == ["."], f"the README installs {readme_targets}"
+    installs = [targets for targets, _ in dockerfile_pip_installs()]
     assert installs, "the Dockerfile makes no virtual environment with pip install in it"
     assert installs == [readme_targets], f"the Dockerfile installs {installs}, the README {readme_targets}"
     copied = " ".join(re.findall(r"^COPY (.+)$", dockerfile_text(), re.M))
-    for needed in ("pyproject.toml", "README.md", "skinseg_assets", "dagster.yaml", "workspace.yaml"):
+    for needed in ("pyproject.toml", "README.md", "constraints.txt", "skinseg_assets", "dagster.yaml", "workspace.yaml"):
         assert needed in copied, f"the Dockerfile does not copy {needed}"
+
+
+def test_the_image_installs_pinned_versions_within_pyproject_ranges():
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    assert [constraints for _, constraints in dockerfile_pip_installs()] == [["constraints.txt"]]
+    pins = {}
+    for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"constraints.txt: {line!r} is not an exact pin"
+            pins[canonicalize_name(requirement.name)] = specifier.version
+    for dependency in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(dependency)
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pinned), f"constraints.txt pins {requirement.name} {pinned}, outside {requirement.specifier}"
 
 
 def test_the_image_runs_as_an_unprivileged_user_with_the_deployed_instance():
