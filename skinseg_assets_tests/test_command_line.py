@@ -1,5 +1,8 @@
 """The README's run command, as a newcomer runs it from the repository root, and the notebook that reads its results."""
 
+import csv
+import io
+import json
 import re
 import shutil
 import subprocess
@@ -88,3 +91,29 @@ def test_the_notebook_runs_against_the_job_results(job_run, monkeypatch):
     text = "".join(output.get("text", "") for output in outputs)
     assert "validated pixels" in text and "accuracy on test_pixels" in text
     assert any("image/png" in output.get("data", {}) for output in outputs), "the colour-space plot is missing"
+
+
+def test_the_readme_scoring_examples_show_what_the_job_model_gives(job_run, tmp_path):
+    """The README's sample outputs of the service and the CLI, against the model the run command trained."""
+    readme = (ROOT / "README.md").read_text()
+    (answer,) = re.findall(r'^# (\{"model_version".*"skin_probability".*\})$', readme, re.M)
+    documented = json.loads(answer)
+    scored = subprocess.run(
+        [str(VENV_BIN / "skinseg"), "predict"], input="74,85,123\n250,250,250\n",
+        env=job_run["env"], capture_output=True, text=True, timeout=300,
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    rows = list(csv.DictReader(io.StringIO(scored.stdout)))
+    assert [row["label"] for row in rows] == documented["labels"]
+    assert [float(row["skin_probability"]) for row in rows] == documented["skin_probability"]
+    assert f"champion v{documented['model_version']:04d}" in scored.stderr
+
+    make_photo = re.findall(r"^(\.venv/bin/python -c \"from skimage import data.*)$", readme, re.M)[0]
+    (segment_line, shown) = re.search(r"^(\.venv/bin/skinseg segment .*)\n# (mask\.png: .*)$", readme, re.M).groups()
+    for command in (make_photo, segment_line):
+        completed = subprocess.run(
+            ["bash", "-c", command.replace(".venv/bin/", f"{VENV_BIN}/")],
+            cwd=tmp_path, env=job_run["env"], capture_output=True, text=True, timeout=300,
+        )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    assert shown in completed.stdout + completed.stderr

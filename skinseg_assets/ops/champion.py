@@ -32,6 +32,10 @@ def rollback_champion(
     # Refuse a version whose file no longer matches what was promoted, before it can serve.
     load_verified_champion(store, warehouse, target)
     previous = store.pointer()
+    if previous is not None and previous.version == target.version:
+        # Recording a rollback that changes nothing would only put a false row in the history.
+        others = ", ".join(version_name(v) for v in store.versions() if v != target.version) or "none yet"
+        raise dg.Failure(f"{target.name} already serves: nothing to roll back (other versions: {others})")
     reason = f"rolled back from {version_name(previous.version) if previous else 'no champion'} to {target.name}"
     if config.reason:
         reason += f": {config.reason}"

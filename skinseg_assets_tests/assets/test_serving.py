@@ -142,6 +142,11 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
     assert event.asset_materialization.metadata["Champion version"].value == "v0001"
     assert history(data_dir) == [("promoted", 1), ("kept", 1), ("promoted", 2), ("kept", 2), ("rolled_back", 1)]
 
+    unchanged = rollback(instance, 1, raise_on_error=False)  # to the version that already serves
+    assert not unchanged.success
+    assert "v0001 already serves: nothing to roll back (other versions: v0002)" in failure_messages(unchanged)
+    assert champions.pointer().version == 1 and len(history(data_dir)) == 5
+
 
 def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_trained_on(data_dir, instance):
     train(instance, GOOD, first=True)  # the champion: fitted on the default 80/20 split
