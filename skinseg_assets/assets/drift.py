@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from skinseg_assets.assets import columns
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
 from skinseg_assets.assets.training import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
@@ -27,7 +28,7 @@ class DriftReportConfig(dg.Config):
             description="Warns (does not block) when a channel's PSI against the training data passes max_psi.",
         )
     ],
-    metadata=BATCH_TABLE_METADATA,
+    metadata={**BATCH_TABLE_METADATA, **columns.PIXEL_DRIFT_REPORT},
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
     # train_pixels) alone does not redo it.

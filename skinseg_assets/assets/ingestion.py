@@ -8,6 +8,7 @@ import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
+from skinseg_assets.assets import columns
 from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_table
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
@@ -125,7 +126,12 @@ def duplicate_of(instance: dg.DagsterInstance, batch: str, sha256: str) -> str |
     return min((other for other, original in originals.items() if other in others and original == sha256), default=None)
 
 
-@dg.asset(group_name=INGESTION, partitions_def=pixel_batches, metadata=BATCH_TABLE_METADATA, kinds={"duckdb", "pandas"})
+@dg.asset(
+    group_name=INGESTION,
+    partitions_def=pixel_batches,
+    metadata={**BATCH_TABLE_METADATA, **columns.RAW_SKIN_PIXELS},
+    kinds={"duckdb", "pandas"},
+)
 def raw_skin_pixels(
     context: dg.AssetExecutionContext, config: PixelSourceConfig, landing_zone: LandingZone, gcs: LazyGCSResource
 ) -> dg.Output:
@@ -183,13 +189,13 @@ with warnings.catch_warnings():
         "validated_skin_pixels": dg.AssetOut(
             group_name=INGESTION,
             dagster_type=ValidatedSkinPixelsType,
-            metadata=BATCH_TABLE_METADATA,
+            metadata={**BATCH_TABLE_METADATA, **columns.column_schema(*columns.validated_columns(ValidatedSkinPixelsType))},
             kinds={"duckdb", "pandas"},
             description="Usable pixels: B, G, R as 0-255 integers and is_skin, checked by the Pandera schema.",
         ),
         "rejected_skin_pixels": dg.AssetOut(
             group_name=INGESTION,
-            metadata=BATCH_TABLE_METADATA,
+            metadata={**BATCH_TABLE_METADATA, **columns.REJECTED_SKIN_PIXELS},
             kinds={"duckdb", "pandas"},
             description="Raw rows that broke a validation rule, kept whole with the rules and readable reasons.",
         ),

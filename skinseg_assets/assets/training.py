@@ -9,7 +9,9 @@ from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
+from skinseg_assets.assets import columns
 from skinseg_assets.assets.classifier_config import SkinClassifierConfig
+from skinseg_assets.assets.ingestion import ValidatedSkinPixelsType
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.pixels.champion import data_identity
 from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
@@ -140,12 +142,14 @@ class ColourSplitConfig(dg.Config):
             group_name=TRAINING,
             automation_condition=RETRAIN_ON_NEW_DATA,
             kinds={"duckdb", "pandas"},
+            metadata=columns.split_pixels(ValidatedSkinPixelsType),
             description="Pixels the classifier learns from: no colour here appears in test_pixels.",
         ),
         "test_pixels": dg.AssetOut(
             group_name=TRAINING,
             automation_condition=RETRAIN_ON_NEW_DATA,
             kinds={"duckdb", "pandas"},
+            metadata=columns.split_pixels(ValidatedSkinPixelsType),
             description="Held-out pixels for evaluation: colours never seen in training.",
         ),
     },
@@ -276,6 +280,7 @@ class ModelMetricsConfig(dg.Config):
 @dg.asset(
     group_name=TRAINING,
     kinds={"duckdb", "scikitlearn"},
+    metadata=columns.MODEL_METRICS,
     automation_condition=RETRAIN_ON_NEW_DATA,
     check_specs=[
         dg.AssetCheckSpec(

@@ -101,6 +101,26 @@ def test_model_card_and_model_file(trained):
     assert card["sha256"].value == __import__("hashlib").sha256(model_file.read_bytes()).hexdigest()
 
 
+def test_the_catalogue_columns_are_the_tables_columns(trained):
+    """Each table's columns, as the UI's catalogue lists them, against the table the run wrote."""
+    import dagster as dg
+
+    pandera_columns = {"validated_skin_pixels", "train_pixels", "test_pixels"}  # typed by the Pandera model
+    with duckdb.connect(str(trained["data_dir"] / DUCKDB_FILE), read_only=True) as connection:
+        for asset in (*pandera_columns, "raw_skin_pixels", "rejected_skin_pixels", "pixel_drift_report", "model_metrics"):
+            key = dg.AssetKey(asset)
+            declared = trained["defs"].resolve_assets_def(key).specs_by_key[key].metadata["dagster/column_schema"].columns
+            stored = connection.execute(
+                "select column_name, data_type from duckdb_columns() where schema_name = 'skinseg' "
+                "and table_name = ? order by column_index",
+                [asset],
+            ).fetchall()
+            assert [column.name for column in declared] == [name for name, _ in stored], asset
+            if asset not in pandera_columns:
+                assert [column.type for column in declared] == [data_type for _, data_type in stored], asset
+            assert all(column.description for column in declared), asset
+
+
 def test_raw_metadata_names_source_rows_and_checksum(trained):
     metadata = trained["result"].asset_materializations_for_node("raw_skin_pixels")[0].metadata
     assert metadata["Rows"].value == UCI_ROWS
