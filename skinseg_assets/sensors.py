@@ -1,9 +1,8 @@
 """Sensors: new files in the landing zone become batches, and declarative automation does the rest."""
 
-import os
-
 import dagster as dg
 
+from skinseg_assets import settings
 from skinseg_assets.assets.ingestion import duplicates_to_recheck
 from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
@@ -12,12 +11,7 @@ from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, Seen, pla
 from skinseg_assets.pixels.source import BUNDLED_UCI_SHA256, BUNDLED_UCI_URI
 from skinseg_assets.resources.landing_zone import LandingZone
 
-SENSOR_INTERVAL_ENV = "SKINSEG_SENSOR_INTERVAL_SECONDS"
 MAX_BATCHES_PER_TICK = 25
-
-
-def _interval() -> int:
-    return int(os.environ.get(SENSOR_INTERVAL_ENV, "30"))
 
 
 def bundled_batch() -> BatchRequest:
@@ -26,7 +20,7 @@ def bundled_batch() -> BatchRequest:
 
 @dg.sensor(
     job=ingest_batch_job,
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=settings.sensor_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each new or replaced file in the landing zone as a pixel_batches partition and ingests it once.",
 )
@@ -82,6 +76,6 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "skinseg_automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=_interval(),
+    minimum_interval_seconds=settings.sensor_interval_seconds(),
     description="Re-materializes what is downstream of newly validated batches, once their blocking checks pass.",
 )

@@ -9,6 +9,7 @@ LANDING_URI_ENV = "SKINSEG_LANDING_URI"
 GCS_BUCKET_ENV = "SKINSEG_GCS_BUCKET"
 GCS_PREFIX_ENV = "SKINSEG_GCS_PREFIX"
 GCP_PROJECT_ENV = "SKINSEG_GCP_PROJECT"
+SENSOR_INTERVAL_ENV = "SKINSEG_SENSOR_INTERVAL_SECONDS"
 
 DEPLOYMENTS = ("local", "gcs")
 
@@ -39,3 +40,17 @@ def data_dir() -> Path:
 def landing_uri() -> str:
     """Where new pixel files land: SKINSEG_LANDING_URI (a folder or gs://bucket/prefix), else `landing/` in the data dir."""
     return os.environ.get(LANDING_URI_ENV) or str(data_dir() / "landing")
+
+
+def gcs_prefix() -> str:
+    """The object prefix inside the blob-store bucket: SKINSEG_GCS_PREFIX, else `skinseg`."""
+    return os.environ.get(GCS_PREFIX_ENV, "skinseg")
+
+
+def sensor_interval_seconds() -> int:
+    """How often the two sensors tick: SKINSEG_SENSOR_INTERVAL_SECONDS, else 30."""
+    configured = os.environ.get(SENSOR_INTERVAL_ENV, "30")
+    try:
+        return int(configured)
+    except ValueError:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV}={configured!r} is not a whole number of seconds") from None

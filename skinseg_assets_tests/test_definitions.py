@@ -72,6 +72,14 @@ def test_unknown_deployment_is_refused(monkeypatch):
         settings.deployment()
 
 
+def test_a_sensor_interval_that_is_not_a_number_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(settings.SENSOR_INTERVAL_ENV, "30s")
+    with pytest.raises(ValueError, match=r"SKINSEG_SENSOR_INTERVAL_SECONDS='30s' is not a whole number of seconds"):
+        settings.sensor_interval_seconds()
+    monkeypatch.setenv(settings.SENSOR_INTERVAL_ENV, "5")
+    assert settings.sensor_interval_seconds() == 5
+
+
 def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "here"))
     assert settings.data_dir() == (tmp_path / "here").resolve()

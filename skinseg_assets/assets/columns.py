@@ -7,6 +7,7 @@ compares every schema here with the tables a run writes.
 
 import dagster as dg
 
+from skinseg_assets.pixels.model import SKIN_DECISION_RULE, SKIN_THRESHOLD
 from skinseg_assets.pixels.rules import CHANNELS
 
 
@@ -78,7 +79,7 @@ MODEL_METRICS = column_schema(
     _column("training_rows", "BIGINT", "Pixels in train_pixels"),
     _column("test_rows", "BIGINT", "Pixels in test_pixels, which the scores count"),
     *(
-        _column(score, "DOUBLE", f"{name} on test_pixels, P(skin) > 0.5 as skin")
+        _column(score, "DOUBLE", f"{name} on test_pixels, P(skin) {SKIN_DECISION_RULE} {SKIN_THRESHOLD} as skin")
         for score, name in (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
     ),
     _column("roc_auc", "DOUBLE", "Area under the ROC curve of P(skin) on test_pixels"),

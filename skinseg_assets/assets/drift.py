@@ -7,7 +7,7 @@ from pydantic import Field
 from skinseg_assets.assets import columns
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
-from skinseg_assets.assets.training import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
+from skinseg_assets.assets.automation import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report, other_batches
 

@@ -1,6 +1,7 @@
 """Ingestion assets, one partition per landed batch: pixels as read, then usable vs. rejected."""
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
@@ -22,6 +23,8 @@ from skinseg_assets.resources.landing_zone import LandingZone, read_pixel_source
 INGESTION = "ingestion"
 # DuckDB keeps every batch in one table; this column says which rows are which partition.
 BATCH_TABLE_METADATA = {"partition_expr": "batch"}
+# What the "Duplicate of" metadata reads for a batch that is an original.
+NOT_A_DUPLICATE = "none"
 
 
 class PixelSourceConfig(dg.Config):
@@ -74,10 +77,9 @@ def latest_raw_ingests(instance: dg.DagsterInstance) -> dict[str, RawIngest]:
         if materialization is None:
             continue
         metadata = materialization.metadata
-        duplicate = metadata["Duplicate of"].value if "Duplicate of" in metadata else "none"
         ingests[materialization.partition] = RawIngest(
             sha256=metadata["sha256"].value if "sha256" in metadata else None,
-            duplicate_of=None if duplicate == "none" else duplicate,
+            duplicate_of=recorded_duplicate_of(metadata),
             storage_id=record.storage_id,
         )
     return ingests
@@ -165,16 +167,22 @@ def raw_skin_pixels(
             "Size (bytes)": dg.MetadataValue.int(len(pixel_file.content)),
             "Format": parsed.delimiter,
             "Header": parsed.header.strip() if parsed.header else "none",
-            "Duplicate of": duplicate or "none",
+            "Duplicate of": duplicate or NOT_A_DUPLICATE,
             "Preview": markdown_table(raw.head(5)),
         },
     )
 
 
-def recorded_raw_metadata(instance: dg.DagsterInstance, batch: str) -> dict[str, str]:
-    """Source and duplicate status recorded by the batch's latest raw materialization."""
+def recorded_duplicate_of(metadata: Mapping[str, dg.MetadataValue]) -> str | None:
+    """The batch a raw materialization's metadata names as holding the same content; None for an original."""
+    duplicate = str(metadata["Duplicate of"].value) if "Duplicate of" in metadata else NOT_A_DUPLICATE
+    return None if duplicate == NOT_A_DUPLICATE else duplicate
+
+
+def recorded_raw_ingest(instance: dg.DagsterInstance, batch: str) -> tuple[str | None, str | None]:
+    """The source file and the original (if a duplicate) recorded by the batch's latest raw materialization."""
     metadata = latest_materialization_metadata(instance, dg.AssetKey("raw_skin_pixels"), batch) or {}
-    return {key: str(metadata[key].value) for key in ("Source", "Duplicate of") if key in metadata}
+    return (str(metadata["Source"].value) if "Source" in metadata else None), recorded_duplicate_of(metadata)
 
 
 with warnings.catch_warnings():
@@ -205,10 +213,8 @@ def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_sk
     """Apply the validation rules to a batch's raw rows; every raw row lands in exactly one output."""
     batch = context.partition_key
     # The file's name stays in the raw asset's metadata, not in 245,000 copies in its table.
-    recorded = recorded_raw_metadata(context.instance, batch)
-    source = recorded.get("Source", f"batch {batch}")
-    duplicate = recorded.get("Duplicate of", "none")
-    duplicate = None if duplicate == "none" else duplicate
+    source, duplicate = recorded_raw_ingest(context.instance, batch)
+    source = source or f"batch {batch}"
     rows = raw_skin_pixels.drop(columns=["batch"])
     outcome = quarantine_duplicate(rows, source, duplicate) if duplicate else validate_pixels(rows, source)
     validated, rejected = outcome.validated, outcome.rejected
@@ -228,7 +234,7 @@ def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_sk
             "Skin share": dg.MetadataValue.float(class_balance(validated)),
             "Rejected rows": dg.MetadataValue.int(len(rejected)),
             "Rejected share": dg.MetadataValue.float(outcome.rejected_share),
-            "Duplicate of": duplicate or "none",
+            "Duplicate of": duplicate or NOT_A_DUPLICATE,
         },
     )
     yield dg.Output(

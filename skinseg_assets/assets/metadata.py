@@ -19,11 +19,18 @@ def latest_materialization_metadata(
     return dict(materialization.metadata) if materialization else {}
 
 
+def markdown_cell(value) -> str:
+    """A value as the text of one table cell: a pipe or a line break in it (raw pixel text may
+    hold either) would otherwise end the cell or the row."""
+    text = "" if value is None else str(value)
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").splitlines())
+
+
 def markdown_table(frame: pd.DataFrame) -> dg.MarkdownMetadataValue:
     """A small frame as a Markdown table (for previews and summaries in the UI)."""
-    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
+    header = "| " + " | ".join(markdown_cell(column) for column in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(markdown_cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
     return dg.MetadataValue.md("\n".join([header, rule, *rows]))
 
 

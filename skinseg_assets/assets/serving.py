@@ -4,6 +4,7 @@ The decision logic lives in `pixels.champion`, the table in `pixels.lut`, the im
 `pixels.images`, the versions in `resources.champion_store`; these assets only wire them.
 """
 
+import secrets
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -12,11 +13,8 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
-from skinseg_assets.assets.training import (
-    RETRAIN_ON_NEW_DATA,
-    require_a_candidate_above_the_floor,
-    require_candidate_fitted_on,
-)
+from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
+from skinseg_assets.assets.training import require_a_candidate_above_the_floor, require_candidate_fitted_on
 from skinseg_assets.pixels.champion import (
     CURRENT_TEST_SPLIT,
     Contender,
@@ -30,7 +28,8 @@ from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, compile_lut, lut_is_skin, segment_rgb
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.model import model_is_skin
-from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources import DUCKDB_SCHEMA
+from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import (
     ChampionManifest,
     ChampionNotFoundError,
@@ -42,14 +41,15 @@ from skinseg_assets.resources.champion_store import (
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, dumps_model
 
 SERVING = "serving"
-CHAMPION_HISTORY_TABLE = "skinseg.champion_history"
+CHAMPION_HISTORY_TABLE = f"{DUCKDB_SCHEMA}.champion_history"
 LUT_CHECK_COLOURS = 200_000
+LUT_CHECK_EXAMPLES = 10  # disagreeing colours named in a failed check
 
 # Champion history: one row per decision (promoted, kept) and per rollback.
 
 
 def _ensure_history(connection) -> None:
-    connection.execute("CREATE SCHEMA IF NOT EXISTS skinseg")
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB_SCHEMA}")
     connection.execute(
         f"""CREATE TABLE IF NOT EXISTS {CHAMPION_HISTORY_TABLE} (
             decided_at TIMESTAMP, run_id VARCHAR, action VARCHAR, champion_version INTEGER,
@@ -118,10 +118,6 @@ def load_verified_champion(store: ChampionStore, warehouse: DuckDBResource, cham
     return store.load_model(champion, expected_sha256=recorded_champion_sha256(warehouse, champion.version))
 
 
-def uri_metadata(uri: str) -> dg.MetadataValue:
-    return dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri)
-
-
 def history_metadata(warehouse: DuckDBResource) -> dg.MarkdownMetadataValue:
     history = champion_history(warehouse)
     for column in ("candidate_f1", "champion_f1"):
@@ -138,7 +134,7 @@ def _plain_parameters(model) -> dict:
 @dg.asset(
     group_name=SERVING,
     kinds={"scikitlearn"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
+    automation_condition=EAGER_UNLESS_BLOCKED,
 )
 def production_skin_classifier(
     context: dg.AssetExecutionContext,
@@ -242,7 +238,7 @@ def _serving_champion(store: ChampionStore) -> ChampionManifest:
     group_name=SERVING,
     deps=[production_skin_classifier],
     kinds={"numpy"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
+    automation_condition=EAGER_UNLESS_BLOCKED,
 )
 def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, warehouse: DuckDBResource) -> dg.MaterializeResult:
     """The serving champion compiled into a 256x256x256 table of skin decisions, one per (B, G, R) colour."""
@@ -288,23 +284,27 @@ def lut_matches_champion(blob_store: BlobStore, warehouse: DuckDBResource) -> dg
     table = store.load_lut(champion, packed=True)
     if table is None:
         return dg.AssetCheckResult(passed=False, metadata={"Problem": f"{champion.name} has no lookup table"})
-    colours = colours_of_keys(np.random.default_rng().integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
+    # Other colours at each check; the seed in the metadata draws the same ones again.
+    seed = secrets.randbits(32)
+    colours = colours_of_keys(np.random.default_rng(seed).integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
     agree = lut_is_skin(table, colours) == model_is_skin(load_verified_champion(store, warehouse, champion), colours)
-    return dg.AssetCheckResult(
-        passed=bool(agree.all()),
-        metadata={
-            "Champion version": champion.name,
-            "Colours checked": dg.MetadataValue.int(len(colours)),
-            "Disagreements": dg.MetadataValue.int(int((~agree).sum())),
-        },
-    )
+    metadata = {
+        "Champion version": champion.name,
+        "Colours checked": dg.MetadataValue.int(len(colours)),
+        "Random seed": dg.MetadataValue.int(seed),
+        "Disagreements": dg.MetadataValue.int(int((~agree).sum())),
+    }
+    if not agree.all():
+        examples = colours[~agree][:LUT_CHECK_EXAMPLES].tolist()
+        metadata["Disagreeing colours (B, G, R)"] = ", ".join(f"({b}, {g}, {r})" for b, g, r in examples)
+    return dg.AssetCheckResult(passed=bool(agree.all()), metadata=metadata)
 
 
 @dg.asset(
     group_name=SERVING,
     deps=[skin_color_lut],
     kinds={"pillow"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
+    automation_condition=EAGER_UNLESS_BLOCKED,
 )
 def segmented_sample_images(context: dg.AssetExecutionContext, blob_store: BlobStore) -> dg.MaterializeResult:
     """Bundled sample photographs segmented by the champion's lookup table: masks and overlays (PNG)."""

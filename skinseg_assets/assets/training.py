@@ -10,6 +10,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from pydantic import Field
 
 from skinseg_assets.assets import columns
+from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
 from skinseg_assets.assets.classifier_config import SkinClassifierConfig
 from skinseg_assets.assets.ingestion import ValidatedSkinPixelsType
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
@@ -18,46 +19,13 @@ from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifie
 from skinseg_assets.pixels.model import build_estimator, fit_classifier
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import TEST_FRACTION, SplitError, class_balance, split_by_colour
+from skinseg_assets.resources import DUCKDB_SCHEMA
 from skinseg_assets.resources.warehouse_io_manager import add_missing_columns, with_text_columns
 
 TRAINING = "training"
 
-# Rebuild when a batch is validated (or anything upstream changes), once nothing upstream is
-# missing or still running, and only while no upstream blocking check is failing: a bad batch
-# holds retraining back (until its file is fixed or its partition deleted) instead of reaching
-# the model. Several batches landing together coalesce, since the condition waits while any of
-# them is in progress. (Dagster's all_deps_blocking_checks_passed() is satisfied by any one
-# passing partition, so it cannot stand in for the veto here.)
-NO_FAILING_BLOCKING_CHECK_UPSTREAM = ~dg.AutomationCondition.any_deps_match(
-    dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True)
-).with_label("an upstream blocking check failed")
-# eager() counts an upstream update as handled once the asset is requested or updated. When a
-# manual training run ends and then a batch is validated between the same two evaluations, the
-# update loses whatever their order (dagster-io/dagster#33587) and the batch is never trained on.
-# UPDATE_MISSED catches that case by materialization times, which Dagster compares when both
-# sides are plain conditions: a dependency updated after the asset's own latest update (a run
-# that updated both, dependency first, is not a miss). Like eager(), it asks once per such
-# update (no retry loop after a failed run), and takes along what depends on a requested asset.
-DEPENDENCY_NEWER = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
-    dg.AutomationCondition.newly_updated()
-)
-UPDATE_MISSED = (
-    (
-        DEPENDENCY_NEWER & DEPENDENCY_NEWER.newly_true().since(dg.AutomationCondition.newly_requested())
-        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
-    )
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("a dependency updated after this asset's latest update")
-EAGER_WITHOUT_MISSED_UPDATES = (dg.AutomationCondition.eager() | UPDATE_MISSED).with_label(
-    "eager, or an update eager missed"
-)
-RETRAIN_ON_NEW_DATA = (EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM).with_label(
-    "eager, unless an upstream blocking check failed"
-)
 VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
-METRICS_HISTORY_TABLE = "skinseg.model_metrics_history"
+METRICS_HISTORY_TABLE = f"{DUCKDB_SCHEMA}.model_metrics_history"
 TRAINING_DATA_SHA256 = "Training data sha256"
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
@@ -140,14 +108,14 @@ class ColourSplitConfig(dg.Config):
     outs={
         "train_pixels": dg.AssetOut(
             group_name=TRAINING,
-            automation_condition=RETRAIN_ON_NEW_DATA,
+            automation_condition=EAGER_UNLESS_BLOCKED,
             kinds={"duckdb", "pandas"},
             metadata=columns.split_pixels(ValidatedSkinPixelsType),
             description="Pixels the classifier learns from: no colour here appears in test_pixels.",
         ),
         "test_pixels": dg.AssetOut(
             group_name=TRAINING,
-            automation_condition=RETRAIN_ON_NEW_DATA,
+            automation_condition=EAGER_UNLESS_BLOCKED,
             kinds={"duckdb", "pandas"},
             metadata=columns.split_pixels(ValidatedSkinPixelsType),
             description="Held-out pixels for evaluation: colours never seen in training.",
@@ -207,7 +175,7 @@ def train_and_test_pixels(
     group_name=TRAINING,
     io_manager_key="model_io_manager",
     kinds={"scikitlearn"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
+    automation_condition=EAGER_UNLESS_BLOCKED,
 )
 def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) -> dg.Output:
     """The candidate classifier: (B, G, R) -> skin or not, fitted on train_pixels."""
@@ -243,7 +211,7 @@ def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replaci
     counted twice. A column the row has and the table lacks is added (earlier rows read NULL).
     """
     with warehouse.get_connection() as connection:
-        connection.execute("CREATE SCHEMA IF NOT EXISTS skinseg")
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB_SCHEMA}")
         row = with_text_columns(row)
         connection.register("new_metrics", row)
         connection.execute(f"CREATE TABLE IF NOT EXISTS {METRICS_HISTORY_TABLE} AS SELECT * FROM new_metrics LIMIT 0")
@@ -281,7 +249,7 @@ class ModelMetricsConfig(dg.Config):
     group_name=TRAINING,
     kinds={"duckdb", "scikitlearn"},
     metadata=columns.MODEL_METRICS,
-    automation_condition=RETRAIN_ON_NEW_DATA,
+    automation_condition=EAGER_UNLESS_BLOCKED,
     check_specs=[
         dg.AssetCheckSpec(
             "f1_above_floor",

@@ -9,9 +9,8 @@ from skinseg_assets.assets.serving import (
     append_champion_history,
     history_metadata,
     load_verified_champion,
-    uri_metadata,
 )
-from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import ChampionStore, version_name
 
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the service scores loaded models without importing scikit-l
 
 FEATURES = ["B", "G", "R"]
 ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_nearest_neighbors")
-# The default model: the job's config defaults and the benchmark's plain pipeline both read these.
+# The default model: the job's config defaults (a test holds them to these) and the benchmark's
+# plain pipeline.
 DEFAULT_ESTIMATOR = "hist_gradient_boosting"
 # Boosting stops when the loss on held-out training colours stops improving (`fit_classifier`),
 # so max_iter is a ceiling; validation_fraction is the share of training colours held out.

@@ -34,7 +34,7 @@ def _blob_store(deployment: str, gcs: LazyGCSResource) -> BlobStore:
         return GCSBlobStore(
             gcs=gcs,
             bucket=dg.EnvVar(settings.GCS_BUCKET_ENV),
-            prefix=os.environ.get(settings.GCS_PREFIX_ENV, "skinseg"),
+            prefix=settings.gcs_prefix(),
         )
     return LocalBlobStore(root=str(settings.data_dir() / "blobs"))
 

@@ -40,6 +40,11 @@ class LazyGCSResource(dg.ConfigurableResource):
         return self._client
 
 
+def uri_metadata(uri: str) -> dg.MetadataValue:
+    """A stored object's address for the UI: a link for gs://, a path for a local file."""
+    return dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri)
+
+
 class BlobStore(dg.ConfigurableResource):
     """A flat key -> bytes store; keys are '/'-separated relative paths."""
 

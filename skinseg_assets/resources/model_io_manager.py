@@ -10,7 +10,7 @@ import hashlib
 import dagster as dg
 
 from skinseg_assets.assets.metadata import latest_materialization_metadata
-from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 
 TRUSTED_MODULE_PREFIXES = ("sklearn.",)
 
@@ -88,8 +88,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
         data = dumps_model(obj)
         uri = self.blob_store.write_bytes(self._key(context), data)
         context.add_output_metadata(
-            {"uri": dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri),
-             "sha256": sha256_of(data), "size_bytes": len(data), "format": "skops"}
+            {"uri": uri_metadata(uri), "sha256": sha256_of(data), "size_bytes": len(data), "format": "skops"}
         )
 
     def load_input(self, context: dg.InputContext):

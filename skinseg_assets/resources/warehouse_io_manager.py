@@ -102,7 +102,9 @@ class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
             f"create table if not exists {table_slice.schema}.{table_slice.table} as select * from empty_frame"
         )
         connection.unregister("empty_frame")
-        context.add_output_metadata({"dagster/row_count": dg.MetadataValue.int(0)})
+        # As the library's handler reports it: a partition's rows, or the whole table's.
+        count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
+        context.add_output_metadata({count: dg.MetadataValue.int(0)})
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:

@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError, ImageTooLargeError
 from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
-from skinseg_assets.service.scoring import ChampionSource, ServingModel, blob_store_from_environment, segment_image_bytes
+from skinseg_assets.service.scoring import (
+    ChampionSource,
+    ChampionUnavailableError,
+    ServingModel,
+    blob_store_from_environment,
+    segment_image_bytes,
+)
 
 MAX_PIXELS_PER_REQUEST = 100_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -82,7 +88,7 @@ def create_app(source: ChampionSource | None = None, max_pixels_per_request: int
                     state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
         try:
             return state["source"].get()
-        except (ChampionNotFoundError, UntrustedModelError) as error:
+        except (ChampionNotFoundError, UntrustedModelError, ChampionUnavailableError) as error:
             raise HTTPException(status_code=503, detail=str(error)) from None
 
     @app.get("/health")

@@ -18,10 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError
-from skinseg_assets.pixels.rules import WHOLE_NUMBER
+from skinseg_assets.pixels.rules import CHANNELS, WHOLE_NUMBER
+from skinseg_assets.pixels.source import HEADER_NAMES
 from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
-from skinseg_assets.service.scoring import ChampionSource, ServingModel, blob_store_from_environment, segment_image_bytes
+from skinseg_assets.service.scoring import (
+    ChampionSource,
+    ChampionUnavailableError,
+    ServingModel,
+    blob_store_from_environment,
+    segment_image_bytes,
+)
 
 PREDICT_CHUNK = 1 << 20
 
@@ -30,8 +37,26 @@ class PixelInputError(ValueError):
     """A pixel row that is not three whole numbers 0-255."""
 
 
+def channel_positions(fields: list[str], source: str, line_number: int) -> tuple[int, ...]:
+    """Where a header line puts B, G and R (each must be there once; other columns are ignored)."""
+    names = [field.strip().lower() for field in fields]
+    positions = []
+    for channel in CHANNELS:
+        found = [position for position, name in enumerate(names) if name == channel.lower()]
+        if len(found) != 1:
+            raise PixelInputError(
+                f"{source} line {line_number}: the header {','.join(fields)!r} has {len(found)} {channel} columns; "
+                "it needs exactly one each of B, G and R"
+            )
+        positions.append(found[0])
+    return tuple(positions)
+
+
 def parse_pixel_rows(text: str, source: str) -> np.ndarray:
-    """(N, 3) B, G, R from comma- or tab-separated text: header optional, extra columns (such as a label) ignored."""
+    """(N, 3) B, G, R from comma- or tab-separated text: header optional, extra columns (such as a label) ignored.
+
+    Without a header the first three fields are B, G, R; a header (a first line naming columns, as
+    ingestion accepts them) says which fields they are, in any order."""
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t")
     except csv.Error:  # one column, or empty: let the row checks explain
@@ -39,21 +64,23 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
     rows = []
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), dialect)  # a spreadsheet's UTF-8 BOM
     seen_a_row = False
+    positions: tuple[int, ...] = (0, 1, 2)
     for fields in reader:
         line_number = reader.line_num  # the text line a record ends on (a quoted field may span lines)
         if not fields or not "".join(fields).strip():
             continue
         if not seen_a_row:
             seen_a_row = True
-            if fields[0].strip().upper() == "B":
-                continue  # header
-        if len(fields) < 3:
+            if any(field.strip().lower() in HEADER_NAMES for field in fields):
+                positions = channel_positions(fields, source, line_number)
+                continue
+        if len(fields) <= max(positions):
             raise PixelInputError(
                 f"{source} line {line_number}: expected B, G, R separated by commas or tabs, got {len(fields)} field(s)"
             )
         values = []
-        for name, field in zip("BGR", fields[:3], strict=True):
-            written = field.strip()
+        for name, position in zip(CHANNELS, positions, strict=True):
+            written = fields[position].strip()
             if not re.fullmatch(WHOLE_NUMBER, written):  # the rule ingestion applies ("1_0" is not 10)
                 raise PixelInputError(f"{source} line {line_number}: {name}={written!r} is not a whole number")
             value = int(written.split(".")[0])  # a zero fraction ("12.0") adds nothing
@@ -140,7 +167,7 @@ def main(argv: list[str] | None = None, stdout=None) -> int:
     except (PixelInputError, ImageError) as error:
         print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
         return 2
-    except (ChampionNotFoundError, UntrustedModelError) as error:
+    except (ChampionNotFoundError, UntrustedModelError, ChampionUnavailableError) as error:
         print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
         return 1
 

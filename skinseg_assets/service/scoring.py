@@ -88,6 +88,10 @@ def load_serving_model(store: ChampionStore, manifest: ChampionManifest) -> Serv
     return ServingModel(manifest=manifest, model=model, lut=load_serving_lut(store, manifest, lut), lut_manifest=lut)
 
 
+class ChampionUnavailableError(RuntimeError):
+    """The blob store could not be read, and no champion is loaded to serve meanwhile."""
+
+
 class ChampionSource:
     """The serving champion, reloaded when `champions/current.json` names another version."""
 
@@ -100,24 +104,45 @@ class ChampionSource:
         self._checked_at: float | None = None
 
     def get(self) -> ServingModel:
-        """The current champion; raises ChampionNotFoundError or UntrustedModelError."""
+        """The current champion; raises ChampionNotFoundError, UntrustedModelError or ChampionUnavailableError.
+
+        When the blob store cannot be read (network, GCS or disk errors) and a checked champion is
+        already loaded, that champion keeps serving until the next look; with none loaded yet,
+        ChampionUnavailableError says why."""
         with self._lock:
             now = self._clock()
             if self._serving is not None and self._checked_at is not None and now - self._checked_at < self.ttl_seconds:
                 return self._serving
-            manifest = self.store.current()
-            if manifest is None:
-                raise ChampionNotFoundError("no champion has been promoted yet: run training_job")
-            if self._serving is None or (manifest.version, manifest.sha256) != (
-                self._serving.manifest.version,
-                self._serving.manifest.sha256,
-            ):
-                self._serving = load_serving_model(self.store, manifest)
-                log.info("serving champion %s (%s scorer)", manifest.name, self._serving.scorer)
-            elif self._serving.lut is None:
-                self._take_a_newly_compiled_table()
-            self._checked_at = now
-            return self._serving
+            try:
+                return self._look(now)
+            except (ChampionNotFoundError, UntrustedModelError):
+                raise
+            except Exception as error:  # whatever the store's transport raised
+                if self._serving is None:
+                    raise ChampionUnavailableError(f"cannot read the champion from the blob store: {error}") from error
+                log.warning(
+                    "cannot read the champion pointer (%s); %s, loaded and checked earlier, serves until the next look",
+                    error,
+                    self._serving.manifest.name,
+                )
+                self._checked_at = now
+                return self._serving
+
+    def _look(self, now: float) -> ServingModel:
+        """Read the pointer; load the champion it names if it is another one, or its new table."""
+        manifest = self.store.current()
+        if manifest is None:
+            raise ChampionNotFoundError("no champion has been promoted yet: run training_job")
+        if self._serving is None or (manifest.version, manifest.sha256) != (
+            self._serving.manifest.version,
+            self._serving.manifest.sha256,
+        ):
+            self._serving = load_serving_model(self.store, manifest)
+            log.info("serving champion %s (%s scorer)", manifest.name, self._serving.scorer)
+        elif self._serving.lut is None:
+            self._take_a_newly_compiled_table()
+        self._checked_at = now
+        return self._serving
 
     def _take_a_newly_compiled_table(self) -> None:
         """Serve the champion's table if one was compiled (or replaced) since it was last looked for."""

@@ -4,10 +4,12 @@ import json
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pytest
 
 from skinseg_assets.assets.serving import (
     CHAMPION_HISTORY_TABLE,
+    LUT_CHECK_COLOURS,
     lut_matches_champion,
     production_skin_classifier,
     segmented_sample_images,
@@ -15,12 +17,15 @@ from skinseg_assets.assets.serving import (
 )
 from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, ColourSplitConfig, model_metrics, skin_classifier
 from skinseg_assets.jobs import rollback_champion_job
+from skinseg_assets.pixels.colours import colours_of_keys
+from skinseg_assets.pixels.lut import COLOURS, lut_is_skin
 from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets.pixels.model import model_is_skin
 from skinseg_assets.resources import build_resources
 from skinseg_assets.resources.blob_store import LocalBlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.pixels.split import TEST_FRACTION, colour_overlap, split_by_colour
-from skinseg_assets_tests.champion_fixtures import sample_pixels, small_split
+from skinseg_assets_tests.champion_fixtures import sample_pixels, small_split, tree_and_lut
 
 # F1 on the small split (20,000 UCI pixels): about 0.81, 0.94 and 0.98.
 WORSE = {"max_iter": 3, "learning_rate": 0.3, "max_leaf_nodes": 4}
@@ -269,6 +274,23 @@ def test_lookup_table_and_segmented_photos_follow_the_champion(data_dir, instanc
     assert lut["Champion version"].value == "v0002" and lut["Reused"].value is False
     assert [(c.check_name, c.passed) for c in followed.get_asset_check_evaluations()] == [("lut_matches_champion", True)]
     assert "segmented_sample_images/v0002/astronaut-mask.png" in store(data_dir).blob_store.list_keys("segmented_sample_images/v0002/")
+
+
+def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_colours(data_dir, instance):
+    train(instance, WORSE, first=True)
+    champions = store(data_dir)
+    _, other_models_table = tree_and_lut(3)
+    champions.save_lut(champions.current(), other_models_table)  # intact, but not this champion's
+    result = run(instance, [skin_color_lut], raise_on_error=False)  # the champion's stored table is reused
+    (check,) = result.get_asset_check_evaluations()
+    metadata = {key: value.value for key, value in check.metadata.items()}
+    assert not check.passed and metadata["Disagreements"] > 0
+    # The seed draws the same colours again: each named colour is one the two really disagree on.
+    colours = colours_of_keys(np.random.default_rng(metadata["Random seed"]).integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
+    champion_model = champions.load_model(champions.current())
+    disagreeing = colours[lut_is_skin(other_models_table.table, colours) != model_is_skin(champion_model, colours)]
+    assert len(disagreeing) == metadata["Disagreements"]
+    assert metadata["Disagreeing colours (B, G, R)"] == ", ".join(f"({b}, {g}, {r})" for b, g, r in disagreeing[:10].tolist())
 
 
 def test_jobs_wire_the_champion_into_training_and_the_table_into_serving():

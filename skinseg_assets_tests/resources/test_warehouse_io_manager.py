@@ -82,3 +82,29 @@ def test_names_compare_as_duckdb_compares_them_and_categoricals_become_text(tmp_
     assert table["Pixels"].tolist() == [10, 20, 30]
     assert table["camera"].tolist()[1:] == ["a", "b"]
     assert table['say "cheese"'].tolist()[1:] == [1, 2]
+
+
+def test_an_empty_partition_reports_its_own_row_count_not_the_tables(tmp_path):
+    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def rejected(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        rows = {"monday": ["monday", "monday"], "tuesday": []}[context.partition_key]
+        return pd.DataFrame({"day": pd.Series(rows, dtype=object)})
+
+    @dg.asset
+    def nothing_yet() -> pd.DataFrame:
+        return pd.DataFrame({"day": pd.Series([], dtype=object)})
+
+    database = tmp_path / "warehouse.duckdb"
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    monday = dg.materialize([rejected], partition_key="monday", resources=resources)
+    tuesday = dg.materialize([rejected], partition_key="tuesday", resources=resources)
+    whole = dg.materialize([nothing_yet], resources=resources)
+
+    def metadata(result, asset):
+        return {key: value.value for key, value in result.asset_materializations_for_node(asset)[0].metadata.items()}
+
+    assert metadata(monday, "rejected")["dagster/partition_row_count"] == 2
+    assert metadata(tuesday, "rejected")["dagster/partition_row_count"] == 0
+    assert "dagster/row_count" not in metadata(tuesday, "rejected")  # the table still holds monday's 2
+    assert len(stored(database, "rejected")) == 2
+    assert metadata(whole, "nothing_yet")["dagster/row_count"] == 0

@@ -152,6 +152,45 @@ def test_a_new_champion_is_picked_up_without_restart(champions):
     assert client.get("/health").json()["model_version"] == 1
 
 
+class UnreachableStore(ChampionStore):
+    """A champion store whose pointer cannot be read while `down` is set (a network or GCS outage)."""
+
+    down = False
+
+    def pointer(self):
+        if self.down:
+            raise ConnectionError("storage.googleapis.com: connection refused")
+        return super().pointer()
+
+
+def test_a_loaded_champion_keeps_serving_while_the_store_cannot_be_read(champions, caplog):
+    store = UnreachableStore(champions.blob_store)
+    now = [0.0]
+    client = client_for(store, ttl_seconds=30, clock=lambda: now[0])
+    assert client.get("/health").json()["model_version"] == 1
+    store.down = True
+    for tick in (31.0, 32.0, 62.0):  # looked at again once per TTL, not at every request
+        now[0] = tick
+        response = client.post("/predict", json={"pixels": [SKIN]})
+        assert response.status_code == 200 and response.json()["model_version"] == 1
+    warnings = [record.getMessage() for record in caplog.records if "cannot read the champion pointer" in record.getMessage()]
+    assert len(warnings) == 2 and "connection refused" in warnings[0] and "v0001, loaded and checked earlier" in warnings[0]
+
+    store.down = False
+    deeper, _ = tree_and_lut(6)
+    publish(champions, deeper)
+    now[0] = 93.0
+    assert client.get("/health").json()["model_version"] == 2  # back: the new champion is taken
+
+
+def test_with_no_champion_loaded_an_unreadable_store_is_503(champions):
+    store = UnreachableStore(champions.blob_store)
+    store.down = True
+    response = client_for(store).post("/predict", json={"pixels": [SKIN]})
+    assert response.status_code == 503
+    assert response.json()["detail"] == "cannot read the champion from the blob store: storage.googleapis.com: connection refused"
+
+
 def test_a_tampered_champion_is_not_served(champions, data_dir):
     client = client_for(champions)
     deeper, _ = tree_and_lut(6)

@@ -75,6 +75,15 @@ def test_a_header_after_a_byte_order_mark_or_blank_lines_is_a_header():
     assert parse_pixel_rows("\n\nB\tG\tR\n74\t85\t123\n", "stdin").tolist() == [[74, 85, 123]]
 
 
+def test_a_header_says_which_field_is_which_channel():
+    assert parse_pixel_rows("label,R,G,B\n1,123,85,74\n", "stdin").tolist() == [[74, 85, 123]]
+    assert parse_pixel_rows("B,R,G\n10,200,30\n", "stdin").tolist() == [[10, 30, 200]]
+    with pytest.raises(ValueError, match=re.escape("stdin line 1: the header 'B,G,label' has 0 R columns; it needs exactly one each of B, G and R")):
+        parse_pixel_rows("B,G,label\n1,2,1\n", "stdin")
+    with pytest.raises(ValueError, match=re.escape("stdin line 2: expected B, G, R separated by commas or tabs, got 3 field(s)")):
+        parse_pixel_rows("label,B,G,R\n1,2,3\n", "stdin")
+
+
 def test_errors_name_the_text_line_even_after_a_field_spanning_lines():
     with pytest.raises(ValueError, match=re.escape("line 4: R=999 is outside 0-255")):
         parse_pixel_rows('1,2,3\n"4\n",5,6\n7,8,999\n', "stdin")
