@@ -16,17 +16,16 @@ from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
 from skinseg_assets.assets.training import require_a_candidate_above_the_floor, require_candidate_fitted_on
 from skinseg_assets.pixels.champion import (
-    CURRENT_TEST_SPLIT,
     Contender,
+    compare_with_champion,
     data_identity,
     decide_promotion,
     training_identity,
-    unseen_by_champion,
 )
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, compile_lut, lut_is_skin, segment_rgb
-from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
 from skinseg_assets.pixels.model import model_is_skin
 from skinseg_assets.resources import DUCKDB_SCHEMA
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
@@ -154,25 +153,18 @@ def production_skin_classifier(
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
     # if another run replaced the stored model or split since model_metrics ran.
     candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
-    champion_scores = None
-    compared_scores = candidate_scores  # the candidate's scores on the rows the decision compares
-    compared_on = CURRENT_TEST_SPLIT
-    comparable = test_pixels
+    comparison = compare_with_champion(
+        skin_classifier,
+        candidate_scores,
+        test_pixels,
+        current.training_data if current else None,
+        lambda: load_verified_champion(store, warehouse, current),
+    )
+    champion_contender = None
     if current is not None:
-        # Only colours neither model trained on: a champion fitted with a smaller test fraction saw
-        # some of today's test colours.
-        comparable = unseen_by_champion(test_pixels, current.training_data)
-        if len(comparable) < len(test_pixels):
-            compared_on = f"the {len(comparable):,} of {len(test_pixels):,} test rows the champion did not train on"
-            compared_scores = evaluate_classifier(skin_classifier, comparable) if comparable["is_skin"].nunique() == 2 else None
-        if compared_scores is not None:
-            champion_scores = evaluate_classifier(load_verified_champion(store, warehouse, current), comparable)
+        champion_contender = Contender(f1_of(comparison.champion), int(current.training_data.get("rows", 0)))
     decision = decide_promotion(
-        Contender(compared_scores.f1 if compared_scores else None, len(train_pixels)),
-        Contender(champion_scores.f1 if champion_scores else None, int(current.training_data.get("rows", 0)))
-        if current
-        else None,
-        compared_on,
+        Contender(f1_of(comparison.candidate), len(train_pixels)), champion_contender, comparison.described
     )
     if decision.promote:
         champion = store.publish(
@@ -196,9 +188,9 @@ def production_skin_classifier(
         action=action,
         champion=champion,
         reason=decision.reason,
-        candidate_f1=compared_scores.f1 if compared_scores else None,
-        champion_f1=champion_scores.f1 if champion_scores else None,
-        test_rows=len(comparable),  # the rows both F1s are on
+        candidate_f1=f1_of(comparison.candidate),
+        champion_f1=f1_of(comparison.champion),
+        test_rows=len(comparison.rows),  # the rows both F1s are on
     )
     return dg.MaterializeResult(
         metadata={
@@ -206,13 +198,9 @@ def production_skin_classifier(
             "Reason": decision.reason,
             "Champion version": champion.name,
             "Candidate F1 (current test split)": dg.MetadataValue.float(round(candidate_scores.f1, 6)),
-            "Compared on": compared_on if current else "no champion",
-            "Candidate F1 (compared rows)": dg.MetadataValue.float(round(compared_scores.f1, 6))
-            if compared_scores
-            else "not compared",
-            "Champion F1 before (compared rows)": dg.MetadataValue.float(round(champion_scores.f1, 6))
-            if champion_scores
-            else "no champion",
+            "Compared on": comparison.described if current else "no champion",
+            "Candidate F1 (compared rows)": f1_metadata(comparison.candidate, "not compared"),
+            "Champion F1 before (compared rows)": f1_metadata(comparison.champion, "no champion"),
             "Candidate F1 in model_metrics": dg.MetadataValue.float(round(float(model_metrics["f1"].iat[0]), 6)),
             "Champion sha256": champion.sha256,
             "Champion promoted at": champion.promoted_at,
@@ -225,6 +213,14 @@ def production_skin_classifier(
         },
         data_version=dg.DataVersion(f"{champion.name}-{champion.sha256[:16]}"),
     )
+
+
+def f1_of(scores: ClassifierMetrics | None) -> float | None:
+    return scores.f1 if scores is not None else None
+
+
+def f1_metadata(scores: ClassifierMetrics | None, missing: str) -> dg.MetadataValue | str:
+    return dg.MetadataValue.float(round(scores.f1, 6)) if scores is not None else missing
 
 
 def _serving_champion(store: ChampionStore) -> ChampionManifest:

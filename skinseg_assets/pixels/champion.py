@@ -16,11 +16,13 @@ this decision: Dagster does not run the champion step after a failed blocking ch
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
 from skinseg_assets.pixels.split import (
     SPLIT_BUCKETS,
     TEST_FRACTION,
@@ -80,6 +82,38 @@ def unseen_by_champion(test_pixels: pd.DataFrame, champion_training_data: dict) 
     """The test rows whose colours the champion was not trained on (all of them, on the same split)."""
     first_bucket = champion_training_data.get("first_colour_bucket", DEFAULT_FIRST_TRAINING_BUCKET)
     return below_bucket(test_pixels, first_bucket)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Candidate and champion scored by the same function on the same test rows: those neither trained on."""
+
+    rows: pd.DataFrame
+    described: str  # CURRENT_TEST_SPLIT, or which part of it
+    candidate: ClassifierMetrics | None  # None: those rows do not hold both classes
+    champion: ClassifierMetrics | None  # None: no champion, or nothing to compare on
+
+
+def compare_with_champion(
+    candidate_model,
+    candidate_scores: ClassifierMetrics,
+    test_pixels: pd.DataFrame,
+    champion_training_data: dict | None,
+    load_champion: Callable[[], object],
+) -> Comparison:
+    """The comparison the promotion rule decides on. `candidate_scores` are the candidate's on all of
+    `test_pixels`; `load_champion` is called only when there is something to score it on."""
+    if champion_training_data is None:
+        return Comparison(test_pixels, CURRENT_TEST_SPLIT, candidate_scores, None)
+    # A champion fitted with a smaller test fraction saw some of today's test colours.
+    rows = unseen_by_champion(test_pixels, champion_training_data)
+    if len(rows) == len(test_pixels):
+        described, candidate = CURRENT_TEST_SPLIT, candidate_scores
+    else:
+        described = f"the {len(rows):,} of {len(test_pixels):,} test rows the champion did not train on"
+        candidate = evaluate_classifier(candidate_model, rows) if rows["is_skin"].nunique() == 2 else None
+    champion = evaluate_classifier(load_champion(), rows) if candidate is not None else None
+    return Comparison(rows, described, candidate, champion)
 
 
 def data_identity(pixels: pd.DataFrame) -> dict:

@@ -1,9 +1,18 @@
 import pandas as pd
 import pytest
 
-from skinseg_assets.pixels.champion import Contender, data_identity, decide_promotion, training_identity, unseen_by_champion
+from skinseg_assets.pixels.champion import (
+    CURRENT_TEST_SPLIT,
+    Contender,
+    compare_with_champion,
+    data_identity,
+    decide_promotion,
+    training_identity,
+    unseen_by_champion,
+)
+from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.split import colour_overlap, split_by_colour
-from skinseg_assets_tests.champion_fixtures import sample_pixels
+from skinseg_assets_tests.champion_fixtures import fit_tree, sample_pixels
 
 
 @pytest.mark.parametrize(
@@ -78,3 +87,33 @@ def test_a_manifest_without_the_bucket_is_taken_as_the_default_split():
     comparable = unseen_by_champion(wider.test, legacy_training_data)
     assert colour_overlap(comparable, default_split.train) == 0
     assert len(comparable) == len(default_split.test)
+
+
+def test_the_comparison_scores_both_models_on_the_same_rows_and_loads_the_champion_only_to_score_it():
+    pixels = sample_pixels()
+    split = split_by_colour(pixels)
+    candidate, champion = fit_tree(6, split), fit_tree(2, split)
+    scores = evaluate_classifier(candidate, split.test)
+    loads = []
+
+    def load_champion():
+        loads.append(1)
+        return champion
+
+    first = compare_with_champion(candidate, scores, split.test, None, load_champion)
+    assert (first.described, first.candidate, first.champion, loads) == (CURRENT_TEST_SPLIT, scores, None, [])
+
+    same_split = compare_with_champion(candidate, scores, split.test, training_identity(split.train), load_champion)
+    assert same_split.described == CURRENT_TEST_SPLIT and same_split.candidate == scores and len(same_split.rows) == len(split.test)
+    assert same_split.champion.f1 == evaluate_classifier(champion, split.test).f1 and loads == [1]
+
+    wider = split_by_colour(pixels, 0.3)  # today's split; the champion was fitted on the 0.2 one
+    wider_scores = evaluate_classifier(candidate, wider.test)
+    narrower = compare_with_champion(candidate, wider_scores, wider.test, training_identity(split.train), load_champion)
+    assert narrower.described == f"the {len(narrower.rows):,} of {len(wider.test):,} test rows the champion did not train on"
+    assert narrower.candidate.f1 == evaluate_classifier(candidate, narrower.rows).f1
+    assert narrower.champion.f1 == evaluate_classifier(champion, narrower.rows).f1
+
+    one_class = dict(training_identity(split.train), first_colour_bucket=1)  # leaves a sliver of test colours
+    sliver = compare_with_champion(candidate, wider_scores, wider.test[~wider.test["is_skin"]], one_class, load_champion)
+    assert (sliver.candidate, sliver.champion, len(loads)) == (None, None, 2)
