@@ -3,7 +3,7 @@
 Both DuckDB resources make the database file's folder when a run or sensor first uses them
 (DuckDB creates the file but not its folder), so loading the code location writes nothing.
 
-Four things differ from the library's pandas handler; everything else is its own code:
+Five things differ from the library's pandas handler; everything else is its own code:
 - It skips writing an empty DataFrame, so a batch that rejects no rows would leave
   `rejected_skin_pixels` with no table and every reader of it failing. An empty frame becomes
   an empty table with the frame's columns.
@@ -15,6 +15,8 @@ Four things differ from the library's pandas handler; everything else is its own
 - The library inserts a frame's columns by position into the table an earlier run created. When
   an asset gains a column (a new release), that insert fails. The table gains the column instead
   (earlier rows read NULL), and the frame is written by column name.
+- Row counts: the library reports none for an empty frame, and a partition's count (not the
+  table's) for an unpartitioned asset whenever the run has a partition key. Both are filled in.
 """
 
 from collections.abc import Sequence
@@ -95,16 +97,22 @@ class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
         if columns:
             # The library inserts by position: line the frame up with the table.
             obj = in_table_order(obj, columns)
-        if not obj.empty:
-            return super().handle_output(context, table_slice, obj, connection)
-        connection.register("empty_frame", obj)
-        connection.execute(
-            f"create table if not exists {table_slice.schema}.{table_slice.table} as select * from empty_frame"
-        )
-        connection.unregister("empty_frame")
-        # As the library's handler reports it: a partition's rows, or the whole table's.
-        count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
-        context.add_output_metadata({count: dg.MetadataValue.int(0)})
+        if obj.empty:
+            connection.register("empty_frame", obj)
+            connection.execute(
+                f"create table if not exists {table_slice.schema}.{table_slice.table} as select * from empty_frame"
+            )
+            connection.unregister("empty_frame")
+        else:
+            super().handle_output(context, table_slice, obj, connection)
+        # Row counts the library leaves out: any for an empty frame (it writes nothing), and the
+        # table's for an unpartitioned asset in a partitioned run (train_pixels in training_job: it
+        # reports a partition's count whenever the run has a partition key).
+        if context.has_asset_partitions:
+            if obj.empty:
+                context.add_output_metadata({"dagster/partition_row_count": dg.MetadataValue.int(0)})
+        elif obj.empty or context.has_partition_key:
+            context.add_output_metadata({"dagster/row_count": dg.MetadataValue.int(len(obj))})
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:

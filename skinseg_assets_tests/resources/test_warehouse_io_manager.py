@@ -108,3 +108,26 @@ def test_an_empty_partition_reports_its_own_row_count_not_the_tables(tmp_path):
     assert "dagster/row_count" not in metadata(tuesday, "rejected")  # the table still holds monday's 2
     assert len(stored(database, "rejected")) == 2
     assert metadata(whole, "nothing_yet")["dagster/row_count"] == 0
+
+
+def test_an_unpartitioned_asset_in_a_partitioned_run_reports_the_tables_row_count(tmp_path):
+    """As train_pixels does in training_job: the run has a partition key, the asset has no partitions."""
+
+    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def batch(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return pd.DataFrame({"day": [context.partition_key] * 2})
+
+    @dg.asset(deps=[batch])
+    def split() -> pd.DataFrame:
+        return pd.DataFrame({"pixels": [1, 2, 3]})
+
+    database = tmp_path / "warehouse.duckdb"
+    defs = dg.Definitions(
+        assets=[batch, split],
+        jobs=[dg.define_asset_job("both")],
+        resources={"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")},
+    )
+    result = defs.resolve_job_def("both").execute_in_process(partition_key="monday")
+    metadata = result.asset_materializations_for_node("split")[0].metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert "dagster/row_count" not in result.asset_materializations_for_node("batch")[0].metadata
