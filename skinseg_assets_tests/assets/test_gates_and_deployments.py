@@ -3,9 +3,18 @@
 import hashlib
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from skinseg_assets_tests.helpers import check_evaluation, gcs_client, run_training_job, sample_run_config, write_uci_sample
+from skinseg_assets.definitions import build_definitions
+from skinseg_assets_tests.helpers import (
+    check_evaluation,
+    gcs_client,
+    run_training_job,
+    sample_run_config,
+    write_pixels,
+    write_uci_sample,
+)
 
 
 @pytest.fixture
@@ -86,3 +95,42 @@ def test_a_model_changed_in_the_bucket_is_refused(uci_sample, gcs_bucket, data_d
     blob.upload_from_string(blob.download_as_bytes() + b"\0")
     with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
         defs.load_asset_value("skin_classifier", instance=instance)
+
+
+def test_a_split_with_a_colour_on_both_sides_fails_its_check_and_nothing_is_trained(uci_sample, data_dir, instance, monkeypatch):
+    from skinseg_assets.assets import training
+    from skinseg_assets.pixels.split import ColourSplit, split_by_colour
+
+    def leaky_split(pixels, test_fraction):
+        split = split_by_colour(pixels, test_fraction)
+        return ColourSplit(train=split.train, test=pd.concat([split.test, split.train.head(1)], ignore_index=True))
+
+    monkeypatch.setattr(training, "split_by_colour", leaky_split)
+    _, result = run_training_job(instance, sample_run_config(uci_sample), raise_on_error=False)
+    evaluation = check_evaluation(result, "colours_disjoint")
+    assert not evaluation.passed and evaluation.metadata["Colours on both sides"].value == 1
+    assert not result.success
+    assert not result.asset_materializations_for_node("skin_classifier")
+
+
+def test_a_drifting_batch_warns_and_does_not_hold_training_back(tmp_path, data_dir, instance):
+    from skinseg_assets.partitions import pixel_batches
+
+    first = write_uci_sample(tmp_path / "first.txt")
+    run_training_job(instance, sample_run_config(first))  # the bundled batch's partition, from a sample
+    # The same pixels, every blue value raised by 100 (capped): the B channel has drifted.
+    rows = [line.split("\t") for line in first.read_text().splitlines()]
+    shifted = write_pixels(tmp_path / "shifted.txt", [(min(int(b) + 100, 255), g, r, label) for b, g, r, label in rows])
+    instance.add_dynamic_partitions(pixel_batches.name, ["shifted"])
+    defs = build_definitions()
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, run_config=sample_run_config(shifted), partition_key="shifted"
+    )
+    evaluation = check_evaluation(result, "drift_within_threshold")
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["Largest PSI"].value > evaluation.metadata["Threshold"].value == 0.25
+    assert result.success  # a warning: the run goes on, the model trains on both batches
+    card = result.asset_materializations_for_node("skin_classifier")[0].metadata
+    split = result.asset_materializations_for_node("train_and_test_pixels")
+    assert sum(m.metadata["Rows"].value for m in split) == 2 * len(rows)
+    assert card["Rows fitted"].value + card["Rows held out for early stopping (own colours)"].value == split[0].metadata["Rows"].value

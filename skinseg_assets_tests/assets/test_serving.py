@@ -152,6 +152,12 @@ def test_worse_challenger_stays_out_better_one_is_promoted_and_rollback_restores
     assert "v0001 already serves: nothing to roll back (other versions: v0002)" in failure_messages(unchanged)
     assert champions.pointer().version == 1 and len(history(data_dir)) == 5
 
+    # The next training run is judged against the rolled-back champion, not the newest version.
+    after = train(instance, BETTER)
+    rolled_back_model = champions.load_model(champions.manifest(1))
+    assert after["Champion F1 before (compared rows)"] == pytest.approx(evaluate_classifier(rolled_back_model, small_split().test).f1, abs=1e-6)
+    assert (after["Decision"], after["Champion version"]) == ("promoted", "v0003")
+
 
 def test_a_champion_from_a_narrower_split_is_compared_only_on_colours_it_never_trained_on(data_dir, instance):
     train(instance, GOOD, first=True)  # the champion: fitted on the default 80/20 split
@@ -285,6 +291,7 @@ def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_col
     (check,) = result.get_asset_check_evaluations()
     metadata = {key: value.value for key, value in check.metadata.items()}
     assert not check.passed and metadata["Disagreements"] > 0
+    assert metadata["Colours checked"] == LUT_CHECK_COLOURS == 200_000  # as the README says
     # The seed draws the same colours again: each named colour is one the two really disagree on.
     colours = colours_of_keys(np.random.default_rng(metadata["Random seed"]).integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
     champion_model = champions.load_model(champions.current())

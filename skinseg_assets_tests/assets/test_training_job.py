@@ -44,6 +44,16 @@ def test_run_succeeds_and_every_check_passes(trained):
         "drift_within_threshold",
     }
     assert all(evaluation.passed for evaluation in evaluations)
+    # The defaults the README documents, as the checks applied them.
+    thresholds = {
+        "validated_pixels_schema": ("Allowed rejected share", 0.01),
+        "f1_above_floor": ("Floor", 0.997),
+        "drift_within_threshold": ("Threshold", 0.25),
+    }
+    for evaluation in evaluations:
+        if evaluation.check_name in thresholds:
+            key, documented = thresholds[evaluation.check_name]
+            assert evaluation.metadata[key].value == documented, evaluation.check_name
 
 
 def test_every_row_is_accounted_for(trained):
@@ -75,8 +85,10 @@ def test_model_meets_the_quality_bar_on_unseen_colours(trained):
 def test_metrics_are_readable_in_the_ui(trained):
     materialization = trained["result"].asset_materializations_for_node("model_metrics")[0]
     metadata = materialization.metadata
-    for key in ("Accuracy", "Precision", "Recall", "F1", "ROC AUC", "Scores"):
-        assert key in metadata, key
+    stored = value(trained, "model_metrics").iloc[0]
+    for key, column in (("Accuracy", "accuracy"), ("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"), ("ROC AUC", "roc_auc")):
+        assert metadata[key].value == pytest.approx(stored[column], abs=1e-6), key
+        assert f"{stored[column]:.6f}" in metadata["Scores"].value, key
     for key in ("Confusion matrix", "ROC curve"):
         assert metadata[key].value.startswith("![") and "data:image/png;base64," in metadata[key].value
     # Besides the pixel-weighted scores: F1 counting each test colour once.

@@ -70,7 +70,7 @@ def test_deployed_instance_keeps_everything_in_postgres(deployed_instance: dg.Da
         assert f"env: {name}" in text  # credentials come from the environment, never the file
 
 
-def test_deployed_instance_runs_one_queued_run_at_a_time_and_retries_crashes(deployed_instance: dg.DagsterInstance):
+def test_deployed_instance_is_configured_to_queue_one_run_and_retry_crashed_runs(deployed_instance: dg.DagsterInstance):
     assert type(deployed_instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     # DuckDB allows one writing process: one run at a time.
     assert deployed_instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
@@ -80,7 +80,7 @@ def test_deployed_instance_runs_one_queued_run_at_a_time_and_retries_crashes(dep
     # A run that died with user-code (the default launcher cannot report it) is failed after at
     # most an hour, then retried, instead of holding the one-run queue for good.
     assert deployed_instance.run_monitoring_settings["max_runtime_seconds"] == 3600
-    assert not deployed_instance.telemetry_enabled
+    assert not deployed_instance.telemetry_enabled and not deployed_instance.nux_enabled
 
 
 def test_both_instances_queue_one_run_at_a_time(tmp_path: Path):
@@ -88,5 +88,6 @@ def test_both_instances_queue_one_run_at_a_time(tmp_path: Path):
     shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+        assert not instance.nux_enabled  # no "join the community" dialog in the local UI either
     deployed = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
     assert deployed["concurrency"]["runs"]["max_concurrent_runs"] == 1

@@ -73,7 +73,7 @@ def test_each_figure_is_a_valid_png(rendered, figure, case):
     assert pixels[..., :3].std() > 0, "the image is not blank"
 
 
-def test_the_figures_differ_with_the_numbers_they_show(rendered):
+def test_different_numbers_draw_different_pictures(rendered):
     for figure in FIGURES:
         assert rendered[figure, "typical"] != rendered[figure, "millions"]
     assert rendered["confusion_matrix", "typical"] != rendered["roc_curve", "typical"]

@@ -170,3 +170,23 @@ def test_a_copy_whose_file_is_gone_is_not_rechecked(landing, instance):
     result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"])
     # A run for it would only fail on the missing file.
     assert not [request for request in result.run_requests if "#recheck@" in request.run_key]
+
+
+def test_tsv_and_parquet_files_land_like_text_files(landing, instance):
+    import io
+
+    import pandas as pd
+
+    parquet = io.BytesIO()
+    pd.DataFrame({"B": [74, 10], "G": [85, 20], "R": [123, 30], "label": [1, 2]}).to_parquet(parquet)
+    land_file(landing, "day-2.tsv", GOOD)
+    land_file(landing, "day-3.parquet", parquet.getvalue())
+    land_file(landing, "notes.md", "not pixels")  # other names are left alone
+    defs = build_definitions()
+    runs = ingest_landed(instance, defs)
+    assert sorted(runs) == ["day-2.tsv", "day-3.parquet"] and all(run.success for run in runs.values())
+    for batch, skin in (("day-2.tsv", [True, False, False]), ("day-3.parquet", [True, False])):
+        validated = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key=batch)
+        assert validated["is_skin"].tolist() == skin
+    parquet_pixels = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key="day-3.parquet")
+    assert parquet_pixels[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [10, 20, 30]]

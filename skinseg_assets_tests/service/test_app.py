@@ -1,6 +1,8 @@
 import dataclasses
 import io
+import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -87,9 +89,28 @@ def test_the_default_batch_limit_is_published_in_the_schema(client):
     assert schema["properties"]["pixels"]["maxItems"] == MAX_PIXELS_PER_REQUEST == 100_000
 
 
-def test_a_body_over_the_limit_is_413(client):
-    response = client.post("/predict", content=b" " * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
-    assert response.status_code == 413
+def test_a_body_over_16_mib_is_413(client):
+    json_type = {"content-type": "application/json"}
+    assert MAX_BODY_BYTES == 16 * 2**20  # the README's limit
+    assert client.post("/predict", content=b" " * (16 * 2**20 + 1), headers=json_type).status_code == 413
+    assert client.post("/predict", content=b" " * 16 * 2**20, headers=json_type).status_code == 422  # read, then refused as JSON
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header says it is width x height: its size is known before any decoding."""
+    data = bytearray(png(np.zeros((1, 1, 3), np.uint8)))
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_image_over_50_megapixels_is_413_before_it_is_decoded(client):
+    over = client.post("/segment", files={"image": ("huge.png", png_claiming(7072, 7071), "image/png")})
+    assert over.status_code == 413
+    assert "7072x7071 = 50,006,112 pixels; the limit is 50,000,000" in over.json()["detail"]
+    under = client.post("/segment", files={"image": ("big.png", png_claiming(7071, 7071), "image/png")})
+    assert under.status_code == 422  # within the limit: decoding starts, and finds the pixel data missing
 
 
 def test_segment_returns_the_mask_of_an_rgb_photo(client):
@@ -131,6 +152,18 @@ def test_no_champion_yet_is_503(data_dir, tmp_path):
     client = client_for(ChampionStore(LocalBlobStore(root=str(tmp_path / "empty"))))
     for response in (client.get("/health"), client.post("/predict", json={"pixels": [SKIN]})):
         assert response.status_code == 503 and "no champion has been promoted yet" in response.json()["detail"]
+
+
+def test_the_pointer_is_read_again_after_5_seconds_by_default(champions):
+    now = [0.0]
+    client = TestClient(create_app(ChampionSource(champions, clock=lambda: now[0])))
+    assert client.get("/health").json()["model_version"] == 1
+    deeper, _ = tree_and_lut(6)
+    publish(champions, deeper)
+    now[0] = 4.9
+    assert client.get("/health").json()["model_version"] == 1
+    now[0] = 5.1
+    assert client.get("/health").json()["model_version"] == 2
 
 
 def test_a_new_champion_is_picked_up_without_restart(champions):
@@ -269,7 +302,7 @@ def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir
     assert body["model_version"] == 1 and body["model_sha256"] == champion.sha256
 
 
-def test_concurrent_first_requests_load_the_champion_once(champions, monkeypatch):
+def test_concurrent_first_requests_make_one_champion_source(champions, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     opened = []

@@ -35,6 +35,10 @@ def test_predict_scores_a_file_with_header_and_labels(champions, tmp_path, capsy
 def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
     code, out, _ = run(["predict"], capsys, stdin="74\t85\t123\n", monkeypatch=monkeypatch)
     assert code == 0 and out.splitlines()[0] == "B,G,R,label,skin_probability" and len(out.splitlines()) == 2
+    (row,) = csv.DictReader(io.StringIO(out))
+    _, compiled = tree_and_lut(3)
+    expected_label = "skin" if lut_is_skin(compiled.table, np.array([[74, 85, 123]]))[0] else "non-skin"
+    assert (row["B"], row["G"], row["R"], row["label"]) == ("74", "85", "123", expected_label)
 
 
 @pytest.mark.parametrize(
