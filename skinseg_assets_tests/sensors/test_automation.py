@@ -128,6 +128,35 @@ def test_a_batch_whose_fixed_file_passes_its_check_is_trained_on_again(trained, 
     assert split["Batches held back (blocking check failed)"].value == "none"
 
 
+def test_deleting_a_failing_batch_lets_retraining_resume(trained, instance, tmp_path):
+    defs, cursor = trained
+    bad = write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9)
+    assert not check_evaluation(ingest(defs, instance, "bad.txt", bad), "validated_pixels_schema").passed
+    assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
+    held_back = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert not (set(requested(held_back)) & DOWNSTREAM), "a failing batch holds retraining back"
+    instance.delete_dynamic_partition(pixel_batches.name, "bad.txt")  # the README's way out, as the UI does it
+    resumed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=held_back.cursor)
+    assert DOWNSTREAM <= set(requested(resumed))
+    _, retrained = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
+    assert retrained.success
+    assert set(defs.load_asset_value("train_pixels", instance=instance)["batch"]) == {BUNDLED_BATCH, "day-1.txt"}
+
+
+def test_an_unreadable_replacement_keeps_the_earlier_rows_in_use(trained, instance, tmp_path):
+    defs, _ = trained
+    path = write_uci_sample(tmp_path / "day-1.txt", every=40)
+    assert ingest(defs, instance, "day-1.txt", path).success
+    before = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key="day-1.txt")
+    path.write_text("74;85;123;1\n")  # replaced by a file that cannot be read
+    failed = ingest(defs, instance, "day-1.txt", path)
+    assert not failed.success and "separated by semicolons" in str(failed.failure_data_for_node("raw_skin_pixels").error)
+    after = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key="day-1.txt")
+    assert len(after) == len(before) > 0
+    _, retrained = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs)
+    assert retrained.success and "day-1.txt" in set(defs.load_asset_value("train_pixels", instance=instance)["batch"])
+
+
 def test_several_batches_landing_together_coalesce_into_one_request(trained, instance, tmp_path):
     defs, cursor = trained
     for number in (1, 2, 3):

@@ -64,6 +64,18 @@ def test_a_replaced_file_runs_once_more_under_the_same_partition(instance, zone,
 
 
 
+def test_a_chmod_counts_as_a_change(instance, zone, tmp_path):
+    """As the README says: the identity includes the inode change time, which a chmod moves."""
+    path = Path(land_file(tmp_path / "landing", "day-1.txt", ROWS))
+    first = tick_landing_zone_sensor(instance, zone)
+    before = path.stat()
+    path.chmod(0o600)
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_ctime_ns != before.st_ctime_ns
+    second = tick_landing_zone_sensor(instance, zone, cursor=first.cursor)
+    assert [request.partition_key for request in second.run_requests] == ["day-1.txt"]
+    assert second.run_requests[0].run_key.startswith("day-1.txt#2@")
+
+
 def _restore_by_setting_the_mtime_back(path: Path, content: str, mtime_ns: int, backup: Path) -> None:
     land_file(path.parent, path.name, content)
     os.utime(path, ns=(mtime_ns, mtime_ns))
