@@ -8,7 +8,8 @@ compares every schema here with the tables a run writes.
 import dagster as dg
 
 from skinseg_assets.pixels.model import SKIN_DECISION_RULE, SKIN_THRESHOLD
-from skinseg_assets.pixels.rules import CHANNELS
+from skinseg_assets.pixels.rules import CHANNELS, REJECTED_COLUMNS
+from skinseg_assets.pixels.source import RAW_COLUMNS
 
 
 def column_schema(*columns: dg.TableColumn) -> dict[str, dg.TableSchema]:
@@ -22,22 +23,22 @@ def _column(name: str, type_: str, description: str) -> dg.TableColumn:
 
 BATCH = _column("batch", "VARCHAR", "The pixel_batches partition: the landed file the row came from")
 LINE_NUMBER = _column("line_number", "BIGINT", "Line of the pixel in its file (row, for Parquet), from 1")
-FIELDS_AS_READ = (
-    *(_column(channel, "VARCHAR", f"{name} channel, as read (text)") for channel, name in zip(CHANNELS, ("Blue", "Green", "Red"))),
-    _column("label", "VARCHAR", "Label, as read (text): 1 = skin, 2 = non-skin"),
-    _column("extra_fields", "VARCHAR", "Fields after the fourth, as read; NULL when there are none"),
-)
+# The raw and rejected frames' columns (source.RAW_COLUMNS, rules.REJECTED_COLUMNS), as stored.
+AS_READ = {
+    column.name: column
+    for column in (
+        LINE_NUMBER,
+        *(_column(channel, "VARCHAR", f"{name} channel, as read (text)") for channel, name in zip(CHANNELS, ("Blue", "Green", "Red"))),
+        _column("label", "VARCHAR", "Label, as read (text): 1 = skin, 2 = non-skin"),
+        _column("extra_fields", "VARCHAR", "Fields after the fourth, as read; NULL when there are none"),
+        _column("source", "VARCHAR", "The file the row was read from"),
+        _column("rules", "VARCHAR", "The rules the row broke, comma-separated"),
+        _column("reasons", "VARCHAR", "Each broken rule in words: file, line, column, value and rule"),
+    )
+}
 
-RAW_SKIN_PIXELS = column_schema(BATCH, LINE_NUMBER, *FIELDS_AS_READ)
-
-REJECTED_SKIN_PIXELS = column_schema(
-    BATCH,
-    _column("source", "VARCHAR", "The file the row was read from"),
-    LINE_NUMBER,
-    *FIELDS_AS_READ,
-    _column("rules", "VARCHAR", "The rules the row broke, comma-separated"),
-    _column("reasons", "VARCHAR", "Each broken rule in words: file, line, column, value and rule"),
-)
+RAW_SKIN_PIXELS = column_schema(BATCH, *(AS_READ[name] for name in RAW_COLUMNS))
+REJECTED_SKIN_PIXELS = column_schema(BATCH, *(AS_READ[name] for name in REJECTED_COLUMNS))
 
 
 def validated_columns(pandera_type: dg.DagsterType) -> list[dg.TableColumn]:

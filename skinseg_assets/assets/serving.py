@@ -162,9 +162,9 @@ def production_skin_classifier(
     )
     champion_contender = None
     if current is not None:
-        champion_contender = Contender(f1_of(comparison.champion), int(current.training_data.get("rows", 0)))
+        champion_contender = Contender(comparison.champion_f1, int(current.training_data.get("rows", 0)))
     decision = decide_promotion(
-        Contender(f1_of(comparison.candidate), len(train_pixels)), champion_contender, comparison.described
+        Contender(comparison.candidate_f1, len(train_pixels)), champion_contender, comparison.described
     )
     if decision.promote:
         champion = store.publish(
@@ -188,8 +188,8 @@ def production_skin_classifier(
         action=action,
         champion=champion,
         reason=decision.reason,
-        candidate_f1=f1_of(comparison.candidate),
-        champion_f1=f1_of(comparison.champion),
+        candidate_f1=comparison.candidate_f1,
+        champion_f1=comparison.champion_f1,
         test_rows=len(comparison.rows),  # the rows both F1s are on
     )
     return dg.MaterializeResult(
@@ -213,10 +213,6 @@ def production_skin_classifier(
         },
         data_version=dg.DataVersion(f"{champion.name}-{champion.sha256[:16]}"),
     )
-
-
-def f1_of(scores: ClassifierMetrics | None) -> float | None:
-    return scores.f1 if scores is not None else None
 
 
 def f1_metadata(scores: ClassifierMetrics | None, missing: str) -> dg.MetadataValue | str:

@@ -27,6 +27,7 @@ TRAINING = "training"
 VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
 METRICS_HISTORY_TABLE = f"{DUCKDB_SCHEMA}.model_metrics_history"
 TRAINING_DATA_SHA256 = "Training data sha256"
+SPLIT_PIXEL_COLUMNS = columns.split_pixels(ValidatedSkinPixelsType)
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
 
@@ -110,14 +111,14 @@ class ColourSplitConfig(dg.Config):
             group_name=TRAINING,
             automation_condition=EAGER_UNLESS_BLOCKED,
             kinds={"duckdb", "pandas"},
-            metadata=columns.split_pixels(ValidatedSkinPixelsType),
+            metadata=SPLIT_PIXEL_COLUMNS,
             description="Pixels the classifier learns from: no colour here appears in test_pixels.",
         ),
         "test_pixels": dg.AssetOut(
             group_name=TRAINING,
             automation_condition=EAGER_UNLESS_BLOCKED,
             kinds={"duckdb", "pandas"},
-            metadata=columns.split_pixels(ValidatedSkinPixelsType),
+            metadata=SPLIT_PIXEL_COLUMNS,
             description="Held-out pixels for evaluation: colours never seen in training.",
         ),
     },

@@ -93,6 +93,14 @@ class Comparison:
     candidate: ClassifierMetrics | None  # None: those rows do not hold both classes
     champion: ClassifierMetrics | None  # None: no champion, or nothing to compare on
 
+    @property
+    def candidate_f1(self) -> float | None:
+        return self.candidate.f1 if self.candidate is not None else None
+
+    @property
+    def champion_f1(self) -> float | None:
+        return self.champion.f1 if self.champion is not None else None
+
 
 def compare_with_champion(
     candidate_model,

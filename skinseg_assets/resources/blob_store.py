@@ -40,6 +40,10 @@ class LazyGCSResource(dg.ConfigurableResource):
         return self._client
 
 
+class BlobStoreUnavailableError(OSError):
+    """The store could not be reached or answered with an error (network, GCS service, credentials)."""
+
+
 def uri_metadata(uri: str) -> dg.MetadataValue:
     """A stored object's address for the UI: a link for gs://, a path for a local file."""
     return dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri)
@@ -58,7 +62,8 @@ class BlobStore(dg.ConfigurableResource):
         raise NotImplementedError
 
     def read_bytes(self, key: str) -> bytes:
-        """The bytes under `key`; FileNotFoundError (naming its URI) if there are none."""
+        """The bytes under `key`; FileNotFoundError (naming its URI) if there are none, another
+        OSError (BlobStoreUnavailableError for GCS) if the store cannot be read."""
         raise NotImplementedError
 
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -154,12 +159,15 @@ class GCSBlobStore(BlobStore):
         return self.uri(key)
 
     def read_bytes(self, key: str) -> bytes:
-        from google.api_core.exceptions import NotFound
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+        from google.auth.exceptions import GoogleAuthError
 
         try:
             return self._bucket().blob(self._name(key)).download_as_bytes()
         except NotFound:
             raise FileNotFoundError(f"no blob {self.uri(key)}") from None
+        except (GoogleAPIError, GoogleAuthError) as error:  # network errors are OSErrors already
+            raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: {error}") from error
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._name("x")[:-1]

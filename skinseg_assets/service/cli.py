@@ -19,7 +19,7 @@ import numpy as np
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError
 from skinseg_assets.pixels.rules import CHANNELS, WHOLE_NUMBER
-from skinseg_assets.pixels.source import HEADER_NAMES
+from skinseg_assets.pixels.source import HEADER_COLUMNS
 from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
 from skinseg_assets.service.scoring import (
@@ -38,11 +38,12 @@ class PixelInputError(ValueError):
 
 
 def channel_positions(fields: list[str], source: str, line_number: int) -> tuple[int, ...]:
-    """Where a header line puts B, G and R (each must be there once; other columns are ignored)."""
-    names = [field.strip().lower() for field in fields]
+    """Where a header line puts B, G and R (each must be there once; other columns are ignored).
+    Names are read as ingestion reads them (`source.HEADER_COLUMNS`)."""
+    columns = [HEADER_COLUMNS.get(field.strip().lower()) for field in fields]
     positions = []
     for channel in CHANNELS:
-        found = [position for position, name in enumerate(names) if name == channel.lower()]
+        found = [position for position, column in enumerate(columns) if column == channel]
         if len(found) != 1:
             raise PixelInputError(
                 f"{source} line {line_number}: the header {','.join(fields)!r} has {len(found)} {channel} columns; "
@@ -71,7 +72,7 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
             continue
         if not seen_a_row:
             seen_a_row = True
-            if any(field.strip().lower() in HEADER_NAMES for field in fields):
+            if any(field.strip().lower() in HEADER_COLUMNS for field in fields):
                 positions = channel_positions(fields, source, line_number)
                 continue
         if len(fields) <= max(positions):

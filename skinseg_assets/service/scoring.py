@@ -106,18 +106,23 @@ class ChampionSource:
     def get(self) -> ServingModel:
         """The current champion; raises ChampionNotFoundError, UntrustedModelError or ChampionUnavailableError.
 
-        When the blob store cannot be read (network, GCS or disk errors) and a checked champion is
-        already loaded, that champion keeps serving until the next look; with none loaded yet,
+        One request at a time looks at the pointer. Once a champion is loaded, no request waits
+        for that look (the GCS client retries a slow or failing read for up to two minutes): it gets
+        the loaded champion. When the blob store cannot be read (an OSError: network, GCS or disk),
+        the loaded champion keeps serving until the next look; with none loaded yet,
         ChampionUnavailableError says why."""
-        with self._lock:
+        serving = self._serving
+        if serving is not None and (self._fresh() or not self._lock.acquire(blocking=False)):
+            return serving  # checked recently, or another request is looking now
+        if serving is None:
+            self._lock.acquire()
+        try:
             now = self._clock()
-            if self._serving is not None and self._checked_at is not None and now - self._checked_at < self.ttl_seconds:
-                return self._serving
+            if self._serving is not None and self._fresh():
+                return self._serving  # another request looked while this one waited
             try:
                 return self._look(now)
-            except (ChampionNotFoundError, UntrustedModelError):
-                raise
-            except Exception as error:  # whatever the store's transport raised
+            except OSError as error:  # BlobStore.read_bytes' "cannot read the store"
                 if self._serving is None:
                     raise ChampionUnavailableError(f"cannot read the champion from the blob store: {error}") from error
                 log.warning(
@@ -127,6 +132,11 @@ class ChampionSource:
                 )
                 self._checked_at = now
                 return self._serving
+        finally:
+            self._lock.release()
+
+    def _fresh(self) -> bool:
+        return self._checked_at is not None and self._clock() - self._checked_at < self.ttl_seconds
 
     def _look(self, now: float) -> ServingModel:
         """Read the pointer; load the champion it names if it is another one, or its new table."""

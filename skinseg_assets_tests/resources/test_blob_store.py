@@ -1,6 +1,6 @@
 import pytest
 
-from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.blob_store import BlobStoreUnavailableError, GCSBlobStore, LazyGCSResource, LocalBlobStore
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -58,3 +58,21 @@ def test_of_writers_racing_for_one_key_exactly_one_wins(blob_store):
         won = list(pool.map(claim, range(8)))
     assert won.count(True) == 1
     assert blob_store.read_bytes("claims/race") == str(won.index(True)).encode()
+
+
+def test_a_gcs_service_error_is_an_oserror_naming_the_object(monkeypatch):
+    """What the prediction service tells apart from a missing or altered model: the store cannot be read."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    class Unavailable:
+        def blob(self, name):
+            return self
+
+        def download_as_bytes(self):
+            raise ServiceUnavailable("backend error")
+
+    monkeypatch.setattr(GCSBlobStore, "_bucket", lambda self: Unavailable())
+    store = GCSBlobStore(gcs=LazyGCSResource(), bucket="models-bucket", prefix="skinseg")
+    with pytest.raises(BlobStoreUnavailableError, match=r"cannot read gs://models-bucket/skinseg/champions/current.json: 503 backend error"):
+        store.read_bytes("champions/current.json")
+    assert issubclass(BlobStoreUnavailableError, OSError)

@@ -216,6 +216,52 @@ def test_a_loaded_champion_keeps_serving_while_the_store_cannot_be_read(champion
     assert client.get("/health").json()["model_version"] == 2  # back: the new champion is taken
 
 
+def test_while_one_request_looks_at_a_slow_store_the_others_are_served_the_loaded_champion(champions):
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowStore(ChampionStore):
+        slow = False
+
+        def pointer(self):
+            if self.slow:  # a GCS read the client keeps retrying
+                entered.set()
+                release.wait(10)
+            return super().pointer()
+
+    store = SlowStore(champions.blob_store)
+    now = [0.0]
+    source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
+    loaded = source.get()
+    store.slow, now[0] = True, 31.0
+    looking = threading.Thread(target=source.get)
+    looking.start()
+    assert entered.wait(10)
+    assert source.get() is loaded
+    assert looking.is_alive(), "the request above waited for the look to end"
+    release.set()
+    looking.join(10)
+
+
+def test_an_error_that_is_not_the_store_being_unreachable_is_not_taken_for_an_outage(champions):
+    class BrokenStore(ChampionStore):
+        broken = False
+
+        def pointer(self):
+            if self.broken:
+                raise TypeError("a bug, not an outage")
+            return super().pointer()
+
+    store = BrokenStore(champions.blob_store)
+    now = [0.0]
+    source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
+    source.get()
+    store.broken, now[0] = True, 31.0
+    with pytest.raises(TypeError, match="a bug, not an outage"):
+        source.get()
+
+
 def test_with_no_champion_loaded_an_unreadable_store_is_503(champions):
     store = UnreachableStore(champions.blob_store)
     store.down = True
