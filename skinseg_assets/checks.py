@@ -1,14 +1,24 @@
 """Asset checks. Blocking checks stop a run before bad data or a bad model flows downstream."""
 
+import secrets
+
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_table
+from skinseg_assets.assets.serving import serving_champion, load_verified_champion
 from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.pixels.colours import colours_of_keys
+from skinseg_assets.pixels.lut import COLOURS, lut_is_skin
+from skinseg_assets.pixels.model import model_is_skin
 from skinseg_assets.pixels.rules import DUPLICATE_RULE, rejected_share
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
+from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.champion_store import ChampionStore
+from skinseg_assets.resources.warehouse import Warehouse
 
 # Data quality checks
 
@@ -57,6 +67,39 @@ def validated_pixels_schema(
     )
 
 
+# Model quality checks
+
+LUT_CHECK_COLOURS = 200_000
+LUT_CHECK_EXAMPLES = 10  # disagreeing colours named in a failed check
+
+
+@dg.asset_check(
+    asset="skin_color_lut",
+    blocking=True,
+    description=f"The table gives the champion model's own decision on {LUT_CHECK_COLOURS:,} random colours.",
+)
+def lut_matches_champion(blob_store: BlobStore, warehouse: Warehouse) -> dg.AssetCheckResult:
+    store = ChampionStore(blob_store)
+    champion = serving_champion(store)
+    table = store.load_lut(champion, packed=True)
+    if table is None:
+        return dg.AssetCheckResult(passed=False, metadata={"Problem": f"{champion.name} has no lookup table"})
+    # Other colours at each check; the seed in the metadata draws the same ones again.
+    seed = secrets.randbits(32)
+    colours = colours_of_keys(np.random.default_rng(seed).integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
+    agree = lut_is_skin(table, colours) == model_is_skin(load_verified_champion(store, warehouse, champion), colours)
+    metadata = {
+        "Champion version": champion.name,
+        "Colours checked": dg.MetadataValue.int(len(colours)),
+        "Random seed": dg.MetadataValue.int(seed),
+        "Disagreements": dg.MetadataValue.int(int((~agree).sum())),
+    }
+    if not agree.all():
+        examples = colours[~agree][:LUT_CHECK_EXAMPLES].tolist()
+        metadata["Disagreeing colours (B, G, R)"] = ", ".join(f"({b}, {g}, {r})" for b, g, r in examples)
+    return dg.AssetCheckResult(passed=bool(agree.all()), metadata=metadata)
+
+
 # colours_disjoint (train_and_test_pixels) and f1_above_floor (model_metrics) are checked by the
 # assets that make the data, on the frames in hand; see assets/training.py.
-asset_checks = [validated_pixels_schema]
+asset_checks = [validated_pixels_schema, lut_matches_champion]

@@ -13,7 +13,7 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
     """skinseg's Definitions for a deployment (default: SKINSEG_DEPLOYMENT), settings read now."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, training, drift, serving]),
-        asset_checks=[*asset_checks, *serving.serving_checks],
+        asset_checks=asset_checks,
         jobs=[training_job, ingest_batch_job, serving_job, rollback_champion_job],
         sensors=[landing_zone_sensor, automation_sensor],
         resources=build_resources(deployment),

@@ -31,6 +31,16 @@ def readme_command(marker: str) -> str:
     return match.group(1).strip()
 
 
+def local_path(uri: str) -> Path:
+    """The file a local blob store's `file://` URI names."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    assert parsed.scheme == "file", uri
+    return Path(url2pathname(parsed.path))
+
+
 def cli_environment(**settings: str) -> dict[str, str]:
     """This process's environment without any Dagster or skinseg setting, plus `settings`: for a CLI run."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "SKINSEG_"))}
@@ -188,3 +198,35 @@ def running_fake_gcs_server(log_path: Path = Path(os.devnull)) -> Iterator[str]:
             os.environ.pop("STORAGE_EMULATOR_HOST", None)  # the wrapper set it
         else:
             os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@contextmanager
+def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
+    """A GCS endpoint that answers every request 503 (a backend outage); yields its URL and the
+    list of request paths it has answered so far."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answered: list[str] = []
+
+    class Outage(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server hook's name)
+            answered.append(self.path)
+            body = b'{"error": {"code": 503, "message": "backend error"}}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Outage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answered
+    finally:
+        server.shutdown()
+        server.server_close()

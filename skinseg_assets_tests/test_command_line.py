@@ -26,13 +26,16 @@ def job_run(tmp_path_factory):
 
     The copy has the root's instance files and nothing else of Dagster's: the checkout's
     `.dagster_home/dagster.yaml` (without any runs a developer made) and the top-level
-    `dagster.yaml`, the deployed Postgres instance, which the command must not pick up.
+    `dagster.yaml`, the deployed Postgres instance, which the command must not pick up. It also
+    has the `./.env` the README has an operator write for docker compose (a database password and
+    the "Real GCS" settings), which Dagster's CLI reads too: the run must stay local all the same.
     """
     workdir = tmp_path_factory.mktemp("fresh-checkout")
     (workdir / ".dagster_home").mkdir()
     shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", workdir / ".dagster_home" / "dagster.yaml")
     shutil.copy(ROOT / "dagster.yaml", workdir / "dagster.yaml")
     shutil.copy(ROOT / "workspace.yaml", workdir / "workspace.yaml")
+    (workdir / ".env").write_text("DAGSTER_PG_PASSWORD=0123456789abcdef0123456789abcdef\n" + readme_real_gcs_settings())
     command = readme_command("run-command").split(" && ")[-1]
     assert command.startswith('DAGSTER_HOME="$PWD/.dagster_home" .venv/bin/dagster '), command
     command = command.replace(".venv/bin/", f"{VENV_BIN}/")
@@ -45,6 +48,13 @@ def job_run(tmp_path_factory):
     return {"workdir": workdir, "env": env, "output": completed.stdout + completed.stderr}
 
 
+def readme_real_gcs_settings() -> str:
+    """The README's block of settings to put in ./.env for real GCS."""
+    match = re.search(r"### Real GCS\n.+?```bash\n(.+?)```", (ROOT / "README.md").read_text(), re.S)
+    assert match, "README.md has no bash block under '### Real GCS'"
+    return match.group(1)
+
+
 def test_readme_commands_are_the_documented_ones():
     assert readme_command("test-command").endswith("pytest")
     assert "README.md" in (ROOT / ".ci" / "run").read_text()
@@ -55,6 +65,24 @@ def test_job_execute_succeeds_with_every_check(job_run):
     assert 'RUN_SUCCESS - Finished execution of run for "training_job"' in output
     for check in ("validated_pixels_schema", "colours_disjoint", "f1_above_floor"):
         assert re.search(rf"Asset check '{check}' on '\w+' passed", output), check
+
+
+def test_dagster_job_execute_takes_settings_from_dot_env_in_the_working_folder(tmp_path):
+    """Why the README warns about ./.env: Dagster's CLI reads it (its values win over the shell's)."""
+    (tmp_path / ".env").write_text("SKINSEG_DEPLOYMENT=from-dot-env\n")
+    env = cli_environment(DAGSTER_HOME=str(tmp_path), SKINSEG_DEPLOYMENT="local", SKINSEG_DATA_DIR=str(tmp_path / "data"))
+    completed = subprocess.run(
+        [str(VENV_BIN / "dagster"), "job", "execute", "-m", "skinseg_assets", "-j", "training_job"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode != 0
+    assert "SKINSEG_DEPLOYMENT='from-dot-env' is not one of local, gcs" in completed.stdout + completed.stderr
+
+
+def test_compose_settings_in_dot_env_leave_the_readme_run_local(job_run):
+    assert "SKINSEG_GCS_BUCKET=acme-skinseg-models" in (job_run["workdir"] / ".env").read_text()
+    blobs = job_run["workdir"] / "data" / "blobs"
+    assert (blobs / "champions" / "current.json").is_file() and list(blobs.rglob("*.skops"))
 
 
 def test_the_run_is_recorded_in_the_local_sqlite_instance_not_the_root_one(job_run):

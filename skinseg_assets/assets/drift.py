@@ -10,6 +10,7 @@ from skinseg_assets.assets.metadata import markdown_image
 from skinseg_assets.assets.automation import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report, other_batches
+from skinseg_assets.resources.blob_store import BlobStore, stored_images
 
 
 class DriftReportConfig(dg.Config):
@@ -42,9 +43,9 @@ def pixel_drift_report(
     validated_skin_pixels: pd.DataFrame,
     train_pixels: pd.DataFrame,
     test_pixels: pd.DataFrame,
+    blob_store: BlobStore,
 ):
-    """How a batch differs from the other batches: PSI and KS per channel and skin share against their
-    training data, and the share of its pixels whose colour none of them had."""
+    """A batch against the other batches' training data: per-channel PSI and KS, skin shares, new-colour share."""
     batch = context.partition_key
     reference = other_batches(train_pixels, batch)
     report = drift_report(validated_skin_pixels, reference, other_batches(test_pixels, batch))
@@ -59,9 +60,9 @@ def pixel_drift_report(
         "Share of new colours (in no other batch)": dg.MetadataValue.float(round(report.new_colour_share, 4)),
     }
     if report.batch_rows and report.reference_rows:
-        metadata["Channels"] = markdown_image(
-            drift_png(validated_skin_pixels, reference, f"batch {batch} vs. training data"), "channel histograms"
-        )
+        channels = drift_png(validated_skin_pixels, reference, f"batch {batch} vs. training data")
+        metadata["Channels"] = markdown_image(channels, "channel histograms")
+        metadata.update(stored_images(blob_store, f"pixel_drift_report/{batch}/{context.run.run_id}", {"Channels": channels}))
     else:
         metadata["Note"] = "nothing to compare: the batch or the training data of the other batches is empty"
     yield dg.Output(report.as_row(batch), metadata=metadata)

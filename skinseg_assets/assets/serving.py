@@ -4,13 +4,9 @@ The decision logic lives in `pixels.champion`, the table in `pixels.lut`, the im
 `pixels.images`, the versions in `resources.champion_store`; these assets only wire them.
 """
 
-import secrets
-from datetime import datetime, timezone
 
 import dagster as dg
-import numpy as np
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from skinseg_assets.assets.metadata import markdown_image, markdown_table
 from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
@@ -23,11 +19,8 @@ from skinseg_assets.pixels.champion import (
     training_identity,
 )
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
-from skinseg_assets.pixels.colours import colours_of_keys
-from skinseg_assets.pixels.lut import COLOURS, compile_lut, lut_is_skin, segment_rgb
+from skinseg_assets.pixels.lut import COLOURS, compile_lut, segment_rgb
 from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
-from skinseg_assets.pixels.model import model_is_skin
-from skinseg_assets.resources import DUCKDB_SCHEMA
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import (
     ChampionManifest,
@@ -38,87 +31,18 @@ from skinseg_assets.resources.champion_store import (
     version_name,
 )
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, dumps_model
+from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, Warehouse
 
 SERVING = "serving"
-CHAMPION_HISTORY_TABLE = f"{DUCKDB_SCHEMA}.champion_history"
-LUT_CHECK_COLOURS = 200_000
-LUT_CHECK_EXAMPLES = 10  # disagreeing colours named in a failed check
-
-# Champion history: one row per decision (promoted, kept) and per rollback.
 
 
-def _ensure_history(connection) -> None:
-    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB_SCHEMA}")
-    connection.execute(
-        f"""CREATE TABLE IF NOT EXISTS {CHAMPION_HISTORY_TABLE} (
-            decided_at TIMESTAMP, run_id VARCHAR, action VARCHAR, champion_version INTEGER,
-            model_sha256 VARCHAR, candidate_f1 DOUBLE, champion_f1 DOUBLE,
-            training_rows BIGINT, test_rows BIGINT, reason VARCHAR)"""
-    )
-
-
-def append_champion_history(
-    warehouse: DuckDBResource,
-    *,
-    run_id: str,
-    action: str,
-    champion: ChampionManifest,
-    reason: str,
-    candidate_f1: float | None = None,
-    champion_f1: float | None = None,
-    test_rows: int | None = None,
-) -> int:
-    """Record a decision; `champion` is the version serving after it. Returns the history's length."""
-    with warehouse.get_connection() as connection:
-        _ensure_history(connection)
-        connection.execute(
-            f"INSERT INTO {CHAMPION_HISTORY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                datetime.now(timezone.utc).replace(tzinfo=None),
-                run_id,
-                action,
-                champion.version,
-                champion.sha256,
-                candidate_f1,
-                champion_f1,
-                champion.training_data.get("rows"),
-                test_rows,
-                reason,
-            ],
-        )
-        return connection.execute(f"SELECT count(*) FROM {CHAMPION_HISTORY_TABLE}").fetchone()[0]
-
-
-def recorded_champion_sha256(warehouse: DuckDBResource, version: int) -> str | None:
-    """The sha256 the history recorded when `version` was promoted (None if it has no record)."""
-    with warehouse.get_connection() as connection:
-        _ensure_history(connection)
-        row = connection.execute(
-            f"SELECT model_sha256 FROM {CHAMPION_HISTORY_TABLE} WHERE champion_version = ? AND action = 'promoted' "
-            "ORDER BY decided_at DESC LIMIT 1",
-            [version],
-        ).fetchone()
-    return row[0] if row else None
-
-
-def champion_history(warehouse: DuckDBResource, limit: int = 10) -> pd.DataFrame:
-    """The latest decisions, newest first."""
-    with warehouse.get_connection() as connection:
-        _ensure_history(connection)
-        return connection.execute(
-            f"SELECT decided_at, action, champion_version, candidate_f1, champion_f1, reason "
-            f"FROM {CHAMPION_HISTORY_TABLE} ORDER BY decided_at DESC LIMIT ?",
-            [limit],
-        ).df()
-
-
-def load_verified_champion(store: ChampionStore, warehouse: DuckDBResource, champion: ChampionManifest):
+def load_verified_champion(store: ChampionStore, warehouse: Warehouse, champion: ChampionManifest):
     """The champion's model, checked against its manifest, the pointer and the promotion history."""
-    return store.load_model(champion, expected_sha256=recorded_champion_sha256(warehouse, champion.version))
+    return store.load_model(champion, expected_sha256=warehouse.promoted_sha256(champion.version))
 
 
-def history_metadata(warehouse: DuckDBResource) -> dg.MarkdownMetadataValue:
-    history = champion_history(warehouse)
+def history_metadata(warehouse: Warehouse) -> dg.MarkdownMetadataValue:
+    history = warehouse.champion_history()
     for column in ("candidate_f1", "champion_f1"):
         history[column] = history[column].map(lambda value: "" if pd.isna(value) else f"{value:.6f}")
     history["champion_version"] = history["champion_version"].map(version_name)
@@ -142,7 +66,7 @@ def production_skin_classifier(
     train_pixels: pd.DataFrame,
     test_pixels: pd.DataFrame,
     blob_store: BlobStore,
-    warehouse: DuckDBResource,
+    warehouse: Warehouse,
 ) -> dg.MaterializeResult:
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
     training = training_identity(train_pixels)
@@ -182,8 +106,7 @@ def production_skin_classifier(
         champion = current
     action = "promoted" if decision.promote else "kept"
     context.log.info(f"{action} {champion.name}: {decision.reason}")
-    append_champion_history(
-        warehouse,
+    warehouse.record_champion_decision(
         run_id=context.run.run_id,
         action=action,
         champion=champion,
@@ -209,7 +132,7 @@ def production_skin_classifier(
             "Versions": dg.MetadataValue.int(len(store.versions())),
             "Test rows": dg.MetadataValue.int(len(test_pixels)),
             "Promotion history": history_metadata(warehouse),
-            "History table": CHAMPION_HISTORY_TABLE,
+            "History table": warehouse.table_name(CHAMPION_HISTORY),
         },
         data_version=dg.DataVersion(f"{champion.name}-{champion.sha256[:16]}"),
     )
@@ -219,7 +142,7 @@ def f1_metadata(scores: ClassifierMetrics | None, missing: str) -> dg.MetadataVa
     return dg.MetadataValue.float(round(scores.f1, 6)) if scores is not None else missing
 
 
-def _serving_champion(store: ChampionStore) -> ChampionManifest:
+def serving_champion(store: ChampionStore) -> ChampionManifest:
     champion = store.current()
     if champion is None:
         raise ChampionNotFoundError("no champion has been promoted yet: materialize production_skin_classifier first")
@@ -232,10 +155,10 @@ def _serving_champion(store: ChampionStore) -> ChampionManifest:
     kinds={"numpy"},
     automation_condition=EAGER_UNLESS_BLOCKED,
 )
-def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, warehouse: Warehouse) -> dg.MaterializeResult:
     """The serving champion compiled into a 256x256x256 table of skin decisions, one per (B, G, R) colour."""
     store = ChampionStore(blob_store)
-    champion = _serving_champion(store)
+    champion = serving_champion(store)
     verified = None
     try:
         verified = store.load_lut_with_manifest(champion, packed=True)
@@ -265,33 +188,6 @@ def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, war
     )
 
 
-@dg.asset_check(
-    asset=skin_color_lut,
-    blocking=True,
-    description=f"The table gives the champion model's own decision on {LUT_CHECK_COLOURS:,} random colours.",
-)
-def lut_matches_champion(blob_store: BlobStore, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    store = ChampionStore(blob_store)
-    champion = _serving_champion(store)
-    table = store.load_lut(champion, packed=True)
-    if table is None:
-        return dg.AssetCheckResult(passed=False, metadata={"Problem": f"{champion.name} has no lookup table"})
-    # Other colours at each check; the seed in the metadata draws the same ones again.
-    seed = secrets.randbits(32)
-    colours = colours_of_keys(np.random.default_rng(seed).integers(0, COLOURS, LUT_CHECK_COLOURS, dtype=np.uint32))
-    agree = lut_is_skin(table, colours) == model_is_skin(load_verified_champion(store, warehouse, champion), colours)
-    metadata = {
-        "Champion version": champion.name,
-        "Colours checked": dg.MetadataValue.int(len(colours)),
-        "Random seed": dg.MetadataValue.int(seed),
-        "Disagreements": dg.MetadataValue.int(int((~agree).sum())),
-    }
-    if not agree.all():
-        examples = colours[~agree][:LUT_CHECK_EXAMPLES].tolist()
-        metadata["Disagreeing colours (B, G, R)"] = ", ".join(f"({b}, {g}, {r})" for b, g, r in examples)
-    return dg.AssetCheckResult(passed=bool(agree.all()), metadata=metadata)
-
-
 @dg.asset(
     group_name=SERVING,
     deps=[skin_color_lut],
@@ -301,7 +197,7 @@ def lut_matches_champion(blob_store: BlobStore, warehouse: DuckDBResource) -> dg
 def segmented_sample_images(context: dg.AssetExecutionContext, blob_store: BlobStore) -> dg.MaterializeResult:
     """Bundled sample photographs segmented by the champion's lookup table: masks and overlays (PNG)."""
     store = ChampionStore(blob_store)
-    champion = _serving_champion(store)
+    champion = serving_champion(store)
     table = store.load_lut(champion, packed=True)
     if table is None:
         raise ChampionNotFoundError(f"{champion.name} has no lookup table: materialize skin_color_lut first")
@@ -333,5 +229,3 @@ def segmented_sample_images(context: dg.AssetExecutionContext, blob_store: BlobS
         }
     )
 
-
-serving_checks = [lut_matches_champion]

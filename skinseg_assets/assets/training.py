@@ -1,10 +1,9 @@
 """Training assets: a colour-disjoint split, a candidate classifier and its measured quality."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
@@ -19,13 +18,12 @@ from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifie
 from skinseg_assets.pixels.model import build_estimator, fit_classifier
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import TEST_FRACTION, SplitError, class_balance, split_by_colour
-from skinseg_assets.resources import DUCKDB_SCHEMA
-from skinseg_assets.resources.warehouse_io_manager import add_missing_columns, with_text_columns
+from skinseg_assets.resources.blob_store import BlobStore, stored_images
+from skinseg_assets.resources.warehouse import METRICS_HISTORY, Warehouse
 
 TRAINING = "training"
 
 VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
-METRICS_HISTORY_TABLE = f"{DUCKDB_SCHEMA}.model_metrics_history"
 TRAINING_DATA_SHA256 = "Training data sha256"
 SPLIT_PIXEL_COLUMNS = columns.split_pixels(ValidatedSkinPixelsType)
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
@@ -204,27 +202,6 @@ def skin_classifier(config: SkinClassifierConfig, train_pixels: pd.DataFrame) ->
     )
 
 
-def append_metrics_history(warehouse: DuckDBResource, row: pd.DataFrame, replacing_run_ids: Sequence[str] = ()) -> int:
-    """Append an evaluation to the history table; returns how many evaluations it now holds.
-
-    Rows of `replacing_run_ids` (failed earlier attempts of this run: `failed_attempts_before`)
-    are deleted in the same transaction, so an attempt that failed after writing its row is not
-    counted twice. A column the row has and the table lacks is added (earlier rows read NULL).
-    """
-    with warehouse.get_connection() as connection:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB_SCHEMA}")
-        row = with_text_columns(row)
-        connection.register("new_metrics", row)
-        connection.execute(f"CREATE TABLE IF NOT EXISTS {METRICS_HISTORY_TABLE} AS SELECT * FROM new_metrics LIMIT 0")
-        add_missing_columns(connection, METRICS_HISTORY_TABLE, row)
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {METRICS_HISTORY_TABLE} WHERE list_contains(?, run_id)", [list(replacing_run_ids)])
-        connection.execute(f"INSERT INTO {METRICS_HISTORY_TABLE} BY NAME SELECT * FROM new_metrics")
-        connection.execute("COMMIT")
-        connection.unregister("new_metrics")
-        return connection.execute(f"SELECT count(*) FROM {METRICS_HISTORY_TABLE}").fetchone()[0]
-
-
 def failed_attempts_before(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     """The runs this run re-executes (its parent, the parent's parent, …) that failed or were cancelled.
 
@@ -268,7 +245,8 @@ def model_metrics(
     skin_classifier,
     train_pixels: pd.DataFrame,
     test_pixels: pd.DataFrame,
-    warehouse: DuckDBResource,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
 ):
     """The candidate's quality on test_pixels: accuracy, precision, recall, F1, ROC AUC, confusion matrix."""
     training = data_identity(train_pixels)
@@ -282,22 +260,23 @@ def model_metrics(
         training_data_sha256=training["sha256"],
     )
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id, provenance)
-    evaluations = append_metrics_history(warehouse, row, replacing_run_ids=failed_attempts_before(context.instance, context.run))
+    evaluations = warehouse.append_metrics(row, replacing_run_ids=failed_attempts_before(context.instance, context.run))
     scores = {SCORE_LABELS[name]: value for name, value in metrics.scores().items()}
+    plots = {"Confusion matrix": confusion_matrix_png(metrics), "ROC curve": roc_curve_png(metrics)}
     yield dg.Output(
         row,
         metadata={
             **{name: dg.MetadataValue.float(round(value, 6)) for name, value in scores.items()},
             "Scores": markdown_table(pd.DataFrame({"metric": list(scores), "value": [f"{v:.6f}" for v in scores.values()]})),
-            "Confusion matrix": markdown_image(confusion_matrix_png(metrics), "confusion matrix"),
-            "ROC curve": markdown_image(roc_curve_png(metrics), "ROC curve"),
+            **{name: markdown_image(png, name) for name, png in plots.items()},
+            **stored_images(blob_store, f"model_metrics/{context.run.run_id}", plots),
             "F1, each test (colour, label) once": dg.MetadataValue.float(round(each_colour_once.f1, 6)),
             "Training rows": dg.MetadataValue.int(len(train_pixels)),
             "Test rows": dg.MetadataValue.int(metrics.test_rows),
             "Distinct test (colour, label) pairs": dg.MetadataValue.int(each_colour_once.test_rows),
             "Predict time (s)": dg.MetadataValue.float(round(metrics.predict_seconds, 3)),
             "Evaluations in history": dg.MetadataValue.int(evaluations),
-            "History table": METRICS_HISTORY_TABLE,
+            "History table": warehouse.table_name(METRICS_HISTORY),
         },
     )
     yield dg.AssetCheckResult(

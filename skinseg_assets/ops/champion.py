@@ -1,17 +1,12 @@
 """Rolling the production champion back (or forward) to a version already in the blob store."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from skinseg_assets.assets.serving import (
-    CHAMPION_HISTORY_TABLE,
-    append_champion_history,
-    history_metadata,
-    load_verified_champion,
-)
+from skinseg_assets.assets.serving import history_metadata, load_verified_champion
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import ChampionStore, version_name
+from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, Warehouse
 
 
 class RollbackConfig(dg.Config):
@@ -24,7 +19,7 @@ class RollbackConfig(dg.Config):
     out=dg.Out(dg.Nothing),
 )
 def rollback_champion(
-    context: dg.OpExecutionContext, config: RollbackConfig, blob_store: BlobStore, warehouse: DuckDBResource
+    context: dg.OpExecutionContext, config: RollbackConfig, blob_store: BlobStore, warehouse: Warehouse
 ):
     store = ChampionStore(blob_store)
     target = store.manifest(config.version)
@@ -39,7 +34,7 @@ def rollback_champion(
     if config.reason:
         reason += f": {config.reason}"
     store.point_to(target, action="rolled_back", reason=reason, run_id=context.run_id)
-    append_champion_history(warehouse, run_id=context.run_id, action="rolled_back", champion=target, reason=reason)
+    warehouse.record_champion_decision(run_id=context.run_id, action="rolled_back", champion=target, reason=reason)
     context.log.info(reason)
     yield dg.AssetMaterialization(
         asset_key="production_skin_classifier",
@@ -52,6 +47,6 @@ def rollback_champion(
             "Champion promoted at": target.promoted_at,
             "Model": uri_metadata(blob_store.uri(target.model_key)),
             "Promotion history": history_metadata(warehouse),
-            "History table": CHAMPION_HISTORY_TABLE,
+            "History table": warehouse.table_name(CHAMPION_HISTORY),
         },
     )

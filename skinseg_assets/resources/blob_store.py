@@ -49,6 +49,16 @@ def uri_metadata(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri)
 
 
+def stored_images(blob_store: "BlobStore", folder: str, images: dict[str, bytes]) -> dict[str, dg.MetadataValue]:
+    """Each PNG kept as `<folder>/<name>.png` in the blob store (a report's images outlive the event
+    log, and can be linked to); returns metadata naming where, as "<name> file"."""
+    metadata = {}
+    for name, png in images.items():
+        uri = blob_store.write_bytes(f"{folder}/{name.lower().replace(' ', '-')}.png", png, content_type="image/png")
+        metadata[f"{name} file"] = uri_metadata(uri)
+    return metadata
+
+
 class BlobStore(dg.ConfigurableResource):
     """A flat key -> bytes store; keys are '/'-separated relative paths."""
 
@@ -131,12 +141,22 @@ class LocalBlobStore(BlobStore):
         return self._path(key).resolve().as_uri()
 
 
+# How long google-cloud-storage retries a failing request by default (its DEFAULT_RETRY).
+GCS_DEFAULT_RETRY_SECONDS = 120.0
+
+
 class GCSBlobStore(BlobStore):
     """Blobs as objects in a GCS bucket, under a prefix."""
 
     gcs: dg.ResourceDependency[LazyGCSResource]
     bucket: str = Field(description="Bucket that holds the blobs")
     prefix: str = Field(default="skinseg", description="Object name prefix inside the bucket")
+    read_retry_seconds: float = Field(
+        default=GCS_DEFAULT_RETRY_SECONDS,
+        gt=0,
+        description="How long a failing read is retried, and one attempt may wait for an answer, before "
+        "the store counts as unavailable (google-cloud-storage's default: 120 s)",
+    )
 
     def _bucket(self):
         return self.gcs.get_client().bucket(self.bucket)
@@ -158,20 +178,32 @@ class GCSBlobStore(BlobStore):
             raise FileExistsError(f"{self.uri(key)} already exists") from None
         return self.uri(key)
 
+    def _read_patience(self) -> dict:
+        """retry= and timeout= for a read: retried for read_retry_seconds in all, no attempt waiting longer."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return {"retry": DEFAULT_RETRY.with_timeout(self.read_retry_seconds), "timeout": self.read_retry_seconds}
+
     def read_bytes(self, key: str) -> bytes:
         from google.api_core.exceptions import GoogleAPIError, NotFound
         from google.auth.exceptions import GoogleAuthError
 
         try:
-            return self._bucket().blob(self._name(key)).download_as_bytes()
+            return self._bucket().blob(self._name(key)).download_as_bytes(**self._read_patience())
         except NotFound:
             raise FileNotFoundError(f"no blob {self.uri(key)}") from None
         except (GoogleAPIError, GoogleAuthError) as error:  # network errors are OSErrors already
             raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: {error}") from error
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+
         base = self._name("x")[:-1]
-        names = (blob.name for blob in self._bucket().list_blobs(prefix=base + prefix))
+        try:
+            names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **self._read_patience())]
+        except (GoogleAPIError, GoogleAuthError) as error:
+            raise BlobStoreUnavailableError(f"cannot list gs://{self.bucket}/{base + prefix}: {error}") from error
         return sorted(name[len(base) :] for name in names)
 
     def uri(self, key: str) -> str:

@@ -88,7 +88,12 @@ class ModelIOManager(dg.ConfigurableIOManager):
         data = dumps_model(obj)
         uri = self.blob_store.write_bytes(self._key(context), data)
         context.add_output_metadata(
-            {"uri": uri_metadata(uri), "sha256": sha256_of(data), "size_bytes": len(data), "format": "skops"}
+            {
+                "File": uri_metadata(uri),
+                "sha256": sha256_of(data),  # recorded_sha256 reads it back before each load
+                "Size (bytes)": dg.MetadataValue.int(len(data)),
+                "Format": "skops",
+            }
         )
 
     def load_input(self, context: dg.InputContext):

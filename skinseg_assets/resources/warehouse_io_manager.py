@@ -1,7 +1,8 @@
 """DuckDB storage for frames: dagster-duckdb-pandas, with stable column types.
 
-Both DuckDB resources make the database file's folder when a run or sensor first uses them
-(DuckDB creates the file but not its folder), so loading the code location writes nothing.
+The IO manager and the `warehouse` resource make the database file's folder when a run or sensor
+first uses them (DuckDB creates the file but not its folder), so loading the code location writes
+nothing.
 
 Five things differ from the library's pandas handler; everything else is its own code:
 - It skips writing an empty DataFrame, so a batch that rejects no rows would leave
@@ -25,7 +26,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
-from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
@@ -135,10 +135,3 @@ class WarehouseIOManager(DuckDBPandasIOManager):
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [TypedDuckDBPandasTypeHandler()]
-
-
-class Warehouse(DuckDBResource):
-    """The same DuckDB file, for SQL (the metrics and champion histories)."""
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        make_database_folder(self.database)

@@ -25,15 +25,20 @@ from skinseg_assets.resources.model_io_manager import UntrustedModelError
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 5.0
+# How long the service and the CLI retry a failing read of a GCS store before they answer that it
+# is unavailable (503, exit 1), instead of the client library's two minutes: a request, or a
+# health probe, made while no champion is loaded waits at most this long.
+STORE_READ_RETRY_SECONDS = 10.0
 
 
 def blob_store_from_environment() -> BlobStore:
-    """The deployment's blob store, exactly as the Dagster code location configures it."""
+    """The deployment's blob store as the Dagster code location configures it, except that a failing
+    read gives up after STORE_READ_RETRY_SECONDS."""
     import dagster as dg
 
-    from skinseg_assets.resources import build_resources
+    from skinseg_assets.resources import build_blob_store
 
-    with dg.build_resources({"blob_store": build_resources()["blob_store"]}) as resources:
+    with dg.build_resources({"blob_store": build_blob_store(read_retry_seconds=STORE_READ_RETRY_SECONDS)}) as resources:
         return resources.blob_store
 
 

@@ -10,6 +10,7 @@ from skinseg_assets.definitions import build_definitions
 from skinseg_assets_tests.helpers import (
     check_evaluation,
     gcs_client,
+    local_path,
     run_training_job,
     sample_run_config,
     write_pixels,
@@ -79,7 +80,7 @@ def test_gcs_deployment_keeps_the_model_in_the_bucket(uci_sample, gcs_bucket, da
     data = blob.download_as_bytes()
     card = result.asset_materializations_for_node("skin_classifier")[0].metadata
     assert card["sha256"].value == hashlib.sha256(data).hexdigest()
-    assert card["uri"].value == f"gs://{gcs_bucket}/skinseg/skin_classifier.skops"
+    assert card["File"].value == f"gs://{gcs_bucket}/skinseg/skin_classifier.skops"
     assert not (data_dir / "blobs").exists()  # nothing went to the local folder
     model = defs.load_asset_value("skin_classifier", instance=instance)
     assert model.predict([[74, 85, 123]]).tolist() == [True]
@@ -129,6 +130,10 @@ def test_a_drifting_batch_warns_and_does_not_hold_training_back(tmp_path, data_d
     evaluation = check_evaluation(result, "drift_within_threshold")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.metadata["Largest PSI"].value > evaluation.metadata["Threshold"].value == 0.25
+    report = result.asset_materializations_for_node("pixel_drift_report")[0].metadata
+    histograms = local_path(report["Channels file"].value)  # the report's image, kept in the blob store
+    assert histograms.is_relative_to(data_dir / "blobs" / "pixel_drift_report" / "shifted")
+    assert histograms.read_bytes().startswith(b"\x89PNG")
     assert result.success  # a warning: the run goes on, the model trains on both batches
     card = result.asset_materializations_for_node("skin_classifier")[0].metadata
     split = result.asset_materializations_for_node("train_and_test_pixels")

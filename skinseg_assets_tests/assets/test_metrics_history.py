@@ -6,8 +6,10 @@ import pandas as pd
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 from dagster._core.test_utils import create_run_for_test
 
-from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, append_metrics_history, failed_attempts_before
-from skinseg_assets.resources.warehouse_io_manager import Warehouse
+from skinseg_assets.assets.training import failed_attempts_before
+from skinseg_assets.resources.warehouse import METRICS_HISTORY, DuckDBWarehouse
+
+METRICS_HISTORY_TABLE = f"skinseg.{METRICS_HISTORY}"
 
 
 def evaluation(run_id: str, f1: float, **provenance) -> pd.DataFrame:
@@ -21,19 +23,19 @@ def history(database) -> list[tuple]:
 
 def test_a_later_attempt_of_a_run_replaces_its_earlier_row(tmp_path):
     database = tmp_path / "warehouse.duckdb"
-    warehouse = Warehouse(database=str(database))
-    assert append_metrics_history(warehouse, evaluation("run-a", 0.998), ["run-a"]) == 1
+    warehouse = DuckDBWarehouse(database=str(database))
+    assert warehouse.append_metrics(evaluation("run-a", 0.998), ["run-a"]) == 1
     # run-b re-executes run-a, which failed after writing its row.
-    assert append_metrics_history(warehouse, evaluation("run-b", 0.999), ["run-a", "run-b"]) == 1
-    assert append_metrics_history(warehouse, evaluation("run-c", 0.997), ["run-c"]) == 2
+    assert warehouse.append_metrics(evaluation("run-b", 0.999), ["run-a", "run-b"]) == 1
+    assert warehouse.append_metrics(evaluation("run-c", 0.997), ["run-c"]) == 2
     assert history(database) == [("run-b", 0.999), ("run-c", 0.997)]
 
 
 def test_an_older_history_table_gains_the_provenance_columns(tmp_path):
     database = tmp_path / "warehouse.duckdb"
-    warehouse = Warehouse(database=str(database))
-    append_metrics_history(warehouse, evaluation("old-run", 0.998))
-    append_metrics_history(warehouse, evaluation("new-run", 0.999, model_sha256="ab12", parameters=None))
+    warehouse = DuckDBWarehouse(database=str(database))
+    warehouse.append_metrics(evaluation("old-run", 0.998))
+    warehouse.append_metrics(evaluation("new-run", 0.999, model_sha256="ab12", parameters=None))
 
     with duckdb.connect(str(database), read_only=True) as connection:
         rows = connection.execute(f"select run_id, model_sha256, parameters from {METRICS_HISTORY_TABLE} order by run_id").fetchall()

@@ -5,17 +5,16 @@ import json
 import dagster as dg
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from skinseg_assets.assets.serving import (
-    CHAMPION_HISTORY_TABLE,
-    LUT_CHECK_COLOURS,
-    lut_matches_champion,
     production_skin_classifier,
     segmented_sample_images,
     skin_color_lut,
 )
-from skinseg_assets.assets.training import METRICS_HISTORY_TABLE, ColourSplitConfig, model_metrics, skin_classifier
+from skinseg_assets.assets.training import ColourSplitConfig, model_metrics, skin_classifier
+from skinseg_assets.checks import LUT_CHECK_COLOURS, lut_matches_champion
 from skinseg_assets.jobs import rollback_champion_job
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, lut_is_skin
@@ -24,6 +23,7 @@ from skinseg_assets.pixels.model import model_is_skin
 from skinseg_assets.resources import build_resources
 from skinseg_assets.resources.blob_store import LocalBlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
+from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, METRICS_HISTORY, Warehouse
 from skinseg_assets.pixels.split import TEST_FRACTION, colour_overlap, split_by_colour
 from skinseg_assets_tests.champion_fixtures import sample_pixels, small_split, tree_and_lut
 
@@ -44,7 +44,7 @@ CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]
 GRAPH = [small_pixel_split, *CANDIDATE_STEPS, skin_color_lut, lut_matches_champion, segmented_sample_images]
 
 
-def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None, min_f1=0.0) -> dg.ExecuteInProcessResult:
+def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None, min_f1=0.0, warehouse=None) -> dg.ExecuteInProcessResult:
     # These small models are below the production F1 floor on purpose: the champion rule is under
     # test here, not model_metrics' gate (tested in test_gates_and_deployments.py).
     run_config = {"ops": {"model_metrics": {"config": {"min_f1": min_f1}}}} if model_metrics in selection else {"ops": {}}
@@ -58,7 +58,7 @@ def run(instance, selection, classifier=None, raise_on_error=True, test_fraction
         GRAPH,
         selection=selection,
         instance=instance,
-        resources=build_resources(),
+        resources={**build_resources(), **({"warehouse": warehouse} if warehouse else {})},
         run_config=run_config,
         raise_on_error=raise_on_error,
     )
@@ -78,13 +78,13 @@ def store(data_dir) -> ChampionStore:
 def history(data_dir) -> list[tuple]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         return connection.execute(
-            f"SELECT action, champion_version FROM {CHAMPION_HISTORY_TABLE} ORDER BY decided_at"
+            f"SELECT action, champion_version FROM skinseg.{CHAMPION_HISTORY} ORDER BY decided_at"
         ).fetchall()
 
 
 def metrics_history(data_dir) -> list[tuple]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
-        return connection.execute(f"SELECT run_id FROM {METRICS_HISTORY_TABLE}").fetchall()
+        return connection.execute(f"SELECT run_id FROM skinseg.{METRICS_HISTORY}").fetchall()
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:
@@ -98,11 +98,11 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(texts)
 
 
-def rollback(instance, version: int, raise_on_error=True) -> dg.ExecuteInProcessResult:
+def rollback(instance, version: int, raise_on_error=True, warehouse=None) -> dg.ExecuteInProcessResult:
     return rollback_champion_job.execute_in_process(
         run_config={"ops": {"rollback_champion": {"config": {"version": version, "reason": "test"}}}},
         instance=instance,
-        resources=build_resources(),
+        resources={**build_resources(), **({"warehouse": warehouse} if warehouse else {})},
         raise_on_error=raise_on_error,
     )
 
@@ -280,6 +280,60 @@ def test_lookup_table_and_segmented_photos_follow_the_champion(data_dir, instanc
     assert lut["Champion version"].value == "v0002" and lut["Reused"].value is False
     assert [(c.check_name, c.passed) for c in followed.get_asset_check_evaluations()] == [("lut_matches_champion", True)]
     assert "segmented_sample_images/v0002/astronaut-mask.png" in store(data_dir).blob_store.list_keys("segmented_sample_images/v0002/")
+
+
+# Every ListWarehouse's records, by its name (a resource is copied when a run configures it).
+LIST_WAREHOUSE_RECORDS: dict[str, dict[str, list]] = {}
+
+
+class ListWarehouse(Warehouse):
+    """A warehouse that is not DuckDB at all, as a BigQuery one would not be: records in lists."""
+
+    name: str
+
+    @property
+    def records(self) -> dict[str, list]:
+        return LIST_WAREHOUSE_RECORDS.setdefault(self.name, {"metrics": [], "decisions": []})
+
+    def table_name(self, table: str) -> str:
+        return f"lists.{table}"
+
+    def append_metrics(self, row, replacing_run_ids=()) -> int:
+        kept = [r for r in self.records["metrics"] if r["run_id"] not in replacing_run_ids]
+        self.records["metrics"][:] = [*kept, *row.to_dict("records")]
+        return len(self.records["metrics"])
+
+    def record_champion_decision(self, *, run_id, action, champion, reason, candidate_f1=None, champion_f1=None, test_rows=None) -> int:
+        self.records["decisions"].append(
+            {"decided_at": len(self.records["decisions"]), "action": action, "champion_version": champion.version,
+             "model_sha256": champion.sha256, "candidate_f1": candidate_f1, "champion_f1": champion_f1, "reason": reason}
+        )
+        return len(self.records["decisions"])
+
+    def promoted_sha256(self, version: int):
+        promoted = [d["model_sha256"] for d in self.records["decisions"] if d["champion_version"] == version and d["action"] == "promoted"]
+        return promoted[-1] if promoted else None
+
+    def champion_history(self, limit: int = 10) -> pd.DataFrame:
+        columns = ["decided_at", "action", "champion_version", "candidate_f1", "champion_f1", "reason"]
+        return pd.DataFrame(self.records["decisions"][::-1][:limit], columns=columns)
+
+
+def test_the_asset_code_keeps_its_histories_in_whatever_warehouse_resource_it_is_given(data_dir, instance):
+    warehouse = ListWarehouse(name=str(data_dir))
+    first = run(instance, [small_pixel_split, *CANDIDATE_STEPS], GOOD, warehouse=warehouse)
+    assert first.asset_materializations_for_node("model_metrics")[0].metadata["History table"].value == "lists.model_metrics_history"
+    run(instance, CANDIDATE_STEPS, BETTER, warehouse=warehouse)
+    served = run(instance, [skin_color_lut], warehouse=warehouse)  # loads the champion checked against the history
+    assert [(c.check_name, c.passed) for c in served.get_asset_check_evaluations()] == [("lut_matches_champion", True)]
+    assert rollback(instance, 1, warehouse=warehouse).success
+
+    records = warehouse.records
+    assert [(d["action"], d["champion_version"]) for d in records["decisions"]] == [("promoted", 1), ("promoted", 2), ("rolled_back", 1)]
+    assert len(records["metrics"]) == 2 and {"run_id", "f1", "model_sha256"} <= set(records["metrics"][0])
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:  # the frames only
+        tables = {name for (name,) in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {"train_pixels", "test_pixels"} <= tables and not tables & {CHAMPION_HISTORY, METRICS_HISTORY}
 
 
 def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_colours(data_dir, instance):

@@ -1,5 +1,6 @@
 """The whole graph, materialized in-process on the full bundled data set."""
 
+import base64
 import json
 
 import duckdb
@@ -9,7 +10,7 @@ import pytest
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.split import colour_key
 from skinseg_assets.resources import DUCKDB_FILE
-from skinseg_assets_tests.helpers import run_training_job
+from skinseg_assets_tests.helpers import local_path, run_training_job
 
 UCI_ROWS = 245_057
 
@@ -91,6 +92,10 @@ def test_metrics_are_readable_in_the_ui(trained):
         assert f"{stored[column]:.6f}" in metadata["Scores"].value, key
     for key in ("Confusion matrix", "ROC curve"):
         assert metadata[key].value.startswith("![") and "data:image/png;base64," in metadata[key].value
+        # The same image is kept in the blob store, under the run that drew it.
+        stored = local_path(metadata[f"{key} file"].value)
+        assert stored.parent.name == trained["result"].run_id and stored.parent.parent.name == "model_metrics"
+        assert base64.b64encode(stored.read_bytes()).decode() in metadata[key].value
     # Besides the pixel-weighted scores: F1 counting each test colour once.
     distinct = value(trained, "test_pixels").drop_duplicates(["B", "G", "R", "is_skin"])
     assert metadata["Distinct test (colour, label) pairs"].value == len(distinct) < metadata["Test rows"].value

@@ -98,7 +98,7 @@ def test_training_run_lands_in_postgres_and_the_model_in_the_bucket(topology: To
     assert blob is not None, f"no gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
     recorded = materialization_metadata(topology, first_training_run, "skin_classifier")
     assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == recorded["sha256"]
-    assert recorded["uri"] == f"gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
+    assert recorded["File"] == f"gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
     # ...and not in a local blob folder; the frames are in the DuckDB file in SKINSEG_DATA_DIR.
     assert not (topology.data_dir / "blobs").exists()
     assert (topology.data_dir / "warehouse.duckdb").is_file()

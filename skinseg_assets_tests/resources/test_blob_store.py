@@ -1,6 +1,9 @@
+import time
+
 import pytest
 
 from skinseg_assets.resources.blob_store import BlobStoreUnavailableError, GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets_tests.helpers import gcs_in_an_outage
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -68,7 +71,7 @@ def test_a_gcs_service_error_is_an_oserror_naming_the_object(monkeypatch):
         def blob(self, name):
             return self
 
-        def download_as_bytes(self):
+        def download_as_bytes(self, **patience):
             raise ServiceUnavailable("backend error")
 
     monkeypatch.setattr(GCSBlobStore, "_bucket", lambda self: Unavailable())
@@ -76,3 +79,31 @@ def test_a_gcs_service_error_is_an_oserror_naming_the_object(monkeypatch):
     with pytest.raises(BlobStoreUnavailableError, match=r"cannot read gs://models-bucket/skinseg/champions/current.json: 503 backend error"):
         store.read_bytes("champions/current.json")
     assert issubclass(BlobStoreUnavailableError, OSError)
+
+
+@pytest.mark.parametrize(
+    ("read", "message"),
+    [
+        (lambda store: store.read_bytes("champions/current.json"), "cannot read gs://models-bucket/skinseg/champions/current.json"),
+        (lambda store: store.list_keys("champions/"), "cannot list gs://models-bucket/skinseg/champions/"),
+    ],
+    ids=["read_bytes", "list_keys"],
+)
+def test_a_read_during_a_gcs_outage_is_retried_for_read_retry_seconds_then_unavailable(monkeypatch, read, message):
+    with gcs_in_an_outage() as (endpoint, answered):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket="models-bucket", prefix="skinseg", read_retry_seconds=2)
+        began = time.monotonic()
+        with pytest.raises(BlobStoreUnavailableError, match=message) as raised:
+            read(store)
+        waited = time.monotonic() - began
+    assert len(answered) >= 2, "retried before giving up"
+    assert "503" in str(raised.value)
+    assert waited < 30, f"gave up after {waited:.0f} s, not about 2 s (the client library's own limit is 120 s)"
+
+
+def test_the_pipelines_store_keeps_the_client_librarys_retry_limit():
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    store = GCSBlobStore(gcs=LazyGCSResource(), bucket="models-bucket")
+    assert store.read_retry_seconds == DEFAULT_RETRY.timeout == 120

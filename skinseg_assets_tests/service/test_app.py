@@ -14,9 +14,11 @@ from skinseg_assets.pixels.model import skin_probability_of_colours
 from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource
 from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.service import app as service_app
+from skinseg_assets.service import scoring
 from skinseg_assets.service.app import MAX_BODY_BYTES, MAX_PIXELS_PER_REQUEST, create_app
 from skinseg_assets.service.scoring import ChampionSource
 from skinseg_assets_tests.champion_fixtures import publish, tree_and_lut
+from skinseg_assets_tests.helpers import gcs_in_an_outage
 
 SKIN, NOT_SKIN = {"B": 74, "G": 85, "R": 123}, {"B": 250, "G": 250, "R": 250}
 
@@ -346,6 +348,29 @@ def test_the_default_app_follows_the_deployments_gcs_bucket(gcs_bucket, data_dir
     champion = publish(store, tree)
     body = TestClient(create_app()).get("/health").json()
     assert body["model_version"] == 1 and body["model_sha256"] == champion.sha256
+
+
+def test_the_service_gives_up_on_an_unreadable_gcs_store_after_10_seconds_not_the_client_librarys_120(monkeypatch):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    monkeypatch.setenv("SKINSEG_GCS_BUCKET", "models-bucket")
+    store = scoring.blob_store_from_environment()
+    assert isinstance(store, GCSBlobStore) and store.read_retry_seconds == scoring.STORE_READ_RETRY_SECONDS == 10
+
+
+def test_a_health_probe_during_a_gcs_outage_before_any_champion_loaded_is_503_once_the_retries_run_out(monkeypatch):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    monkeypatch.setenv("SKINSEG_GCS_BUCKET", "models-bucket")
+    monkeypatch.setattr(scoring, "STORE_READ_RETRY_SECONDS", 2.0)  # 10 s in service; shorter here
+    with gcs_in_an_outage() as (endpoint, answered):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        began = time.monotonic()
+        response = TestClient(create_app()).get("/health")
+        waited = time.monotonic() - began
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "cannot read the champion from the blob store: cannot read gs://models-bucket/skinseg/champions/current.json: "
+    )
+    assert len(answered) >= 2 and waited < 30
 
 
 def test_concurrent_first_requests_make_one_champion_source(champions, monkeypatch):
