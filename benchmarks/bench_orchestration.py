@@ -127,8 +127,8 @@ def main() -> None:
 (a) `benchmarks/plain_pipeline.py`: the job's work as plain calls: read the bundled file, parse,
 validate and check the Pandera schema, split by colour and check the overlap, report drift, fit the
 default classifier, evaluate, draw the two plots, check the F1 floor, append the metrics history,
-decide champion/challenger and store the champion with its manifest, store the frames in DuckDB
-and the model as skops. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
+decide champion/challenger and store the champion with its manifest, store the frames in DuckDB,
+the model as skops and the plots as PNG files. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
 instance, same storage). Whole commands, interleaved, median of {args.repeats} after one warm-up round.
 (d) and (e) are the same job changed in one respect each, to show where (b)'s time goes.
 

@@ -2,9 +2,9 @@
 
 It does what the job does for the bundled batch, in the same order: read, parse, validate (and
 check the Pandera schema), split by colour (and check no colour is on both sides), report drift,
-fit, evaluate, draw the two plots, check the F1 floor, append the metrics history, compare with the
-stored champion (if any) and keep the better with its manifest, and store the frames in a DuckDB
-file and the models as skops files under --store.
+fit, evaluate, draw the two plots, check the F1 floor, append the metrics history, compare with
+the stored champion (if any) and keep the better with its manifest, and store the frames in a
+DuckDB file and the models as skops files and the plots as PNG files under --store.
 Run alone it prints the time of each stage as JSON; benchmarks/bench_orchestration.py times it as
 a whole command beside `dagster job execute`.
 """
@@ -63,7 +63,7 @@ def main(store: Path) -> dict[str, float]:
     fitted = stage("fit", lambda: fit_classifier(model, split.train))
     metrics = stage("evaluate", lambda: evaluate_classifier(fitted.model, split.test))
     stage("evaluate each colour once", lambda: evaluate_classifier(fitted.model, split.test.drop_duplicates(["B", "G", "R", "is_skin"])))
-    stage("plots", lambda: (confusion_matrix_png(metrics), roc_curve_png(metrics)))
+    plots = stage("plots", lambda: {"confusion-matrix": confusion_matrix_png(metrics), "roc-curve": roc_curve_png(metrics)})
     assert metrics.f1 >= MIN_F1, "the F1 floor"
 
     def append_history():
@@ -96,6 +96,9 @@ def main(store: Path) -> dict[str, float]:
         ):
             save_frame(name, frame)
         (store / "skin_classifier.skops").write_bytes(sio.dumps(fitted.model))
+        (store / "model_metrics").mkdir(exist_ok=True)
+        for name, png in plots.items():
+            (store / "model_metrics" / f"{name}.png").write_bytes(png)
 
     stage("store", store_everything)
     stage("history", append_history)

@@ -15,25 +15,39 @@ NO_FAILING_BLOCKING_CHECK_UPSTREAM = ~dg.AutomationCondition.any_deps_match(
 # eager() counts an upstream update as handled once the asset is requested or updated. When a
 # manual training run ends and then a batch is validated between the same two evaluations, the
 # update loses whatever their order (dagster-io/dagster#33587) and the batch is never trained on.
-# UPDATE_MISSED catches that case by materialization times, which Dagster compares when both
+# The missed-update branch below catches that case by materialization times, which Dagster compares when both
 # sides are plain conditions: a dependency updated after the asset's own latest update (a run
 # that updated both, dependency first, is not a miss). Like eager(), it asks once per such
 # update (no retry loop after a failed run), and takes along what depends on a requested asset.
 DEPENDENCY_NEWER = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
     dg.AutomationCondition.newly_updated()
 )
-UPDATE_MISSED = (
-    (
-        DEPENDENCY_NEWER & DEPENDENCY_NEWER.newly_true().since(dg.AutomationCondition.newly_requested())
-        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
-    )
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("a dependency updated after this asset's latest update")
-EAGER_WITHOUT_MISSED_UPDATES = (dg.AutomationCondition.eager() | UPDATE_MISSED).with_label(
-    "eager, or an update eager missed"
-)
+
+
+def eager_without_missed_updates(ignoring: dg.AssetSelection | None = None) -> dg.AutomationCondition:
+    """eager(), or an update eager() missed; updates of the `ignoring` dependencies count for neither.
+
+    The ignore is applied inside newly_true() too: Dagster's .ignore() does not reach into it, and
+    the condition would then still fire when only an ignored dependency was updated.
+    """
+
+    def without_ignored(condition: dg.AutomationCondition) -> dg.AutomationCondition:
+        return condition if ignoring is None else condition.ignore(ignoring)
+
+    dependency_newer = without_ignored(DEPENDENCY_NEWER)
+    update_missed = (
+        (
+            dependency_newer & dependency_newer.newly_true().since(dg.AutomationCondition.newly_requested())
+            | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
+        )
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("a dependency updated after this asset's latest update")
+    return without_ignored(dg.AutomationCondition.eager() | update_missed).with_label("eager, or an update eager missed")
+
+
+EAGER_WITHOUT_MISSED_UPDATES = eager_without_missed_updates()
 EAGER_UNLESS_BLOCKED = (EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM).with_label(
     "eager, unless an upstream blocking check failed"
 )

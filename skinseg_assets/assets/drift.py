@@ -7,10 +7,13 @@ from pydantic import Field
 from skinseg_assets.assets import columns
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
-from skinseg_assets.assets.automation import EAGER_WITHOUT_MISSED_UPDATES, NO_FAILING_BLOCKING_CHECK_UPSTREAM
+from skinseg_assets.assets.automation import NO_FAILING_BLOCKING_CHECK_UPSTREAM, eager_without_missed_updates
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.drift import drift_png, drift_report, other_batches
 from skinseg_assets.resources.blob_store import BlobStore, stored_images
+
+
+TRAINING_SPLIT = dg.AssetSelection.assets("train_pixels", "test_pixels")
 
 
 class DriftReportConfig(dg.Config):
@@ -33,9 +36,9 @@ class DriftReportConfig(dg.Config):
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
     # train_pixels) alone does not redo it.
-    automation_condition=(
-        EAGER_WITHOUT_MISSED_UPDATES & NO_FAILING_BLOCKING_CHECK_UPSTREAM
-    ).ignore(dg.AssetSelection.assets("train_pixels", "test_pixels")),
+    automation_condition=(eager_without_missed_updates(ignoring=TRAINING_SPLIT) & NO_FAILING_BLOCKING_CHECK_UPSTREAM).ignore(
+        TRAINING_SPLIT
+    ),
 )
 def pixel_drift_report(
     context: dg.AssetExecutionContext,

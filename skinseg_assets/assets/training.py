@@ -12,7 +12,8 @@ from skinseg_assets.assets import columns
 from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
 from skinseg_assets.assets.classifier_config import SkinClassifierConfig
 from skinseg_assets.assets.ingestion import ValidatedSkinPixelsType
-from skinseg_assets.assets.metadata import markdown_image, markdown_table
+from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_image, markdown_table
+from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.champion import data_identity
 from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
 from skinseg_assets.pixels.model import build_estimator, fit_classifier
@@ -56,6 +57,19 @@ def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]
         if latest is not None and latest.status == AssetCheckExecutionRecordStatus.FAILED:
             failing.append(batch)
     return sorted(failing)
+
+
+def batches_missing_from_the_warehouse(instance: dg.DagsterInstance, stored_batches: list[str]) -> list[str]:
+    """The batches whose latest validated_skin_pixels materialization recorded rows that the
+    warehouse no longer holds (its DuckDB file was lost or replaced since), deleted partitions aside."""
+    current = set(instance.get_dynamic_partitions(pixel_batches.name))
+    materialized = instance.get_materialized_partitions(VALIDATED_PIXELS_SCHEMA.asset_key)
+    missing = []
+    for batch in sorted((current & materialized) - set(stored_batches)):
+        recorded = latest_materialization_metadata(instance, VALIDATED_PIXELS_SCHEMA.asset_key, batch) or {}
+        if "Rows" in recorded and recorded["Rows"].value > 0:
+            missing.append(batch)
+    return missing
 
 
 def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) -> Mapping[str, dg.MetadataValue]:
@@ -138,6 +152,14 @@ def train_and_test_pixels(
     Batches whose blocking check failed are held back (named in the metadata), as the check says.
     """
     stored_batches = sorted(validated_skin_pixels["batch"].unique())
+    # Training quietly on fewer batches than were validated would look like a good run.
+    missing = batches_missing_from_the_warehouse(context.instance, stored_batches)
+    if missing:
+        raise dg.Failure(
+            f"the warehouse holds no rows of {len(missing)} validated batch(es) that had rows when validated: "
+            f"{', '.join(missing)} (was the DuckDB file replaced or lost?). Ingest them again "
+            "(ingest_batch_job with their partitions) or delete their partitions, then train."
+        )
     held_back = batches_failing_their_check(context.instance, stored_batches)
     if held_back:
         context.log.warning(f"held back, their blocking check failed: {', '.join(held_back)}")

@@ -121,9 +121,10 @@ def _quote(values: pd.Series) -> pd.Series:
     return values.map(lambda value: "empty" if value is None else repr(value))
 
 
-# A whole number as written: digits, with a sign or a zero fraction ("12", "+12", "12.0", as a
-# Parquet float column reads). Judged on the text: "14.9999999999999999" is 15.0 as a float.
-WHOLE_NUMBER = r"[+-]?\d+(?:\.0*)?"
+# A whole number as written: digits 0-9, with a sign or a zero fraction ("12", "+12", "12.0", as
+# a Parquet float column reads). Judged on the text: "14.9999999999999999" is 15.0 as a float.
+# Only ASCII digits: pandas reads no others ("\u0662\u0660\u0660", Arabic-Indic 200, would be NaN).
+WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"
 
 
 def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,7 +137,8 @@ def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stripped = pd.Series(distinct, dtype=object).str.strip()
     empty = np.append((stripped == "").to_numpy(dtype=bool), True)
     number = np.append(pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float), np.nan)
-    whole = np.append(stripped.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False)
+    # A number pandas could not read is never whole, whatever the pattern says.
+    whole = np.append(stripped.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False) & ~np.isnan(number)
     return empty[codes], number[codes], whole[codes]
 
 

@@ -13,6 +13,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
+
 PIXEL_FIELDS = ("B", "G", "R", "label")
 # A header line's names (compared stripped and lower-cased), each the column it stands for.
 HEADER_COLUMNS = {
@@ -133,7 +135,8 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     try:
         text = pixel_file.content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start})") from None
+        compressed = " (it starts like a gzip file: land it uncompressed)" if pixel_file.content[:2] == GZIP_MAGIC else ""
+        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start}){compressed}") from None
     # Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
     # U+2028 and the like inside a field, shifting every later line number.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -232,7 +235,8 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
 
     `line_number` is the 1-based row number in the file; values keep their text form so the same
     rules judge them as for text files. A boolean label becomes 1 (True) or 2 (False); a null cell
-    becomes an empty field. Columns other than these four are refused, as in a text file.
+    becomes an empty field. Columns other than these four are refused, as in a text file; the
+    index pandas writes with a frame is ignored.
     """
     import io
 
@@ -252,7 +256,13 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             source, f"has columns {table.column_names}; missing {', '.join(absent)} (expected B, G, R, label)"
         )
     label = labels[0]
-    extra = [name for name in table.column_names if name not in (by_lower["b"], by_lower["g"], by_lower["r"], label)]
+    # The index pandas stores beside the data (`df[mask].to_parquet(path)`) is not a column of it.
+    pandas_index = {name for name in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(name, str)}
+    extra = [
+        name
+        for name in table.column_names
+        if name not in (by_lower["b"], by_lower["g"], by_lower["r"], label) and name not in pandas_index
+    ]
     if extra:
         raise PixelFileError(source, f"has extra columns {', '.join(extra)} (expected only B, G, R and {label})")
     if table.num_rows == 0:

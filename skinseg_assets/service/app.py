@@ -12,13 +12,15 @@ pixels (more: 413). Invalid input is a 422 whose `detail[].loc` names the field,
 Run: `skinseg serve` or `uvicorn --factory skinseg_assets.service.app:create_app`.
 """
 
+import math
 import threading
 from typing import Annotated
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError, ImageTooLargeError
@@ -34,6 +36,7 @@ from skinseg_assets.service.scoring import (
 
 MAX_PIXELS_PER_REQUEST = 100_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_ERRORS_SHOWN = 20  # a 422 lists the first invalid fields, and counts the rest
 
 Channel = Annotated[int, Field(ge=0, le=255, strict=True, description="Channel value, a whole number 0-255")]
 
@@ -70,6 +73,25 @@ class Health(BaseModel):
     segment_scorer: str = Field(description='"lookup-table" when the champion\'s table is compiled, else "model"')
 
 
+def readable_error(error: dict) -> dict:
+    """A validation error as JSON can carry it, and small: a non-finite number (1e309, NaN) as
+    text; a list (the whole pixel list, when its length is wrong) by its length."""
+    value = error.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        return {**error, "input": str(value)}
+    if isinstance(value, list):
+        return {**error, "input": f"a list of {len(value)} items"}
+    return error
+
+
+async def validation_error_response(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = error.errors()
+    body: dict = {"detail": jsonable_encoder([readable_error(e) for e in errors[:MAX_ERRORS_SHOWN]])}
+    if len(errors) > MAX_ERRORS_SHOWN:
+        body["errors_not_shown"] = len(errors) - MAX_ERRORS_SHOWN
+    return JSONResponse(status_code=422, content=body)
+
+
 def create_app(source: ChampionSource | None = None, max_pixels_per_request: int = MAX_PIXELS_PER_REQUEST) -> FastAPI:
     """The service; by default it follows the champion in the deployment's blob store."""
     PredictRequest = predict_request_model(max_pixels_per_request)  # noqa: N806 (a class)
@@ -78,6 +100,7 @@ def create_app(source: ChampionSource | None = None, max_pixels_per_request: int
         description="Skin segmentation by the production champion (UCI Skin Segmentation, pixels in B, G, R order).",
         max_body_size=MAX_BODY_BYTES,
     )
+    app.add_exception_handler(RequestValidationError, validation_error_response)
     state = {"source": source}
     starting = threading.Lock()  # concurrent first requests make one source, not one each
 

@@ -101,13 +101,29 @@ def read_input(path: Path, read):
         raise PixelInputError(f"{path}: cannot be read ({reason})") from None
 
 
+def read_stdin() -> str:
+    """Standard input as UTF-8 text, whatever the locale says; other bytes are bad input (exit 2)."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise PixelInputError("stdin: cannot be read (not UTF-8 text)") from None
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file the user named; a path that cannot be written is a bad argument (exit 2)."""
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        raise PixelInputError(f"{path}: cannot be written ({error.strerror or error})") from None
+
+
 def _champion() -> ServingModel:
     return ChampionSource(ChampionStore(blob_store_from_environment()), ttl_seconds=float("inf")).get()
 
 
 def predict(arguments, stdout) -> int:
     source = arguments.pixels
-    text = sys.stdin.read() if source == "-" else read_input(Path(source), Path.read_text)
+    text = read_stdin() if source == "-" else read_input(Path(source), lambda path: path.read_text(encoding="utf-8"))
     bgr = parse_pixel_rows(text, "stdin" if source == "-" else source)
     champion = _champion()
     writer = csv.writer(stdout, lineterminator="\n")
@@ -124,9 +140,9 @@ def predict(arguments, stdout) -> int:
 def segment(arguments, stdout) -> int:
     champion = _champion()
     result = segment_image_bytes(champion, read_input(Path(arguments.image), Path.read_bytes), max_pixels=MAX_IMAGE_PIXELS)
-    Path(arguments.output).write_bytes(result.mask_png())
+    write_output(Path(arguments.output), result.mask_png())
     if arguments.overlay:
-        Path(arguments.overlay).write_bytes(result.overlay_png())
+        write_output(Path(arguments.overlay), result.overlay_png())
     print(
         f"{arguments.output}: skin share {result.skin_share:.4f} "
         f"(champion {champion.manifest.name}, {champion.scorer} scorer)",

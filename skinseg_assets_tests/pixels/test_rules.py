@@ -47,6 +47,9 @@ ONE_RULE_BROKEN = [
     ("10\t10\t10\t0.99999999999999999", "not_an_integer", "label='0.99999999999999999' is not a whole number"),
     ("255.0000000000000001\t10\t10\t1", "not_an_integer", "B='255.0000000000000001' is not a whole number"),
     ("1e2\t10\t10\t1", "not_an_integer", "B='1e2' is not a whole number"),
+    # Digits of other scripts: Python's int() reads them, pandas does not (they became 0, kept).
+    ("\u0662\u0660\u0660\t87\t125\t1", "not_an_integer", "B='\u0662\u0660\u0660' is not a whole number"),
+    ("10\t\uff11\uff12\t10\t1", "not_an_integer", "G='\uff11\uff12' is not a whole number"),
     ("\t10\t10\t1", "missing_value", "B is empty"),
     ("10\t\t10\t1", "missing_value", "G is empty"),
     ("10\t10\t \t1", "missing_value", "R is empty"),

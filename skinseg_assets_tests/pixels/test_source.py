@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import io
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -145,6 +146,11 @@ def test_a_single_field_first_line_is_refused(first_line):
 def test_non_utf8_bytes_are_refused(content, bad_byte):
     error = refusal(content)
     assert str(error) == f"{FILE_NAME}: is not UTF-8 text (byte {bad_byte})"
+
+
+def test_a_gzip_file_landed_compressed_is_named_as_one():
+    error = refusal(gzip.compress(b"74\t85\t123\t1\n"))
+    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (byte 1) (it starts like a gzip file: land it uncompressed)"
 
 
 def test_pixel_file_error_is_a_value_error_carrying_source_and_problem():
@@ -539,6 +545,16 @@ def test_a_parquet_file_of_the_wrong_shape_is_refused_by_name(columns, problem):
     with pytest.raises(PixelFileError, match=re.escape(problem)) as refused:
         parse_parquet(parquet_bytes(**columns))
     assert refused.value.source == "pixels.parquet"
+
+
+def test_the_index_pandas_writes_with_a_filtered_frame_is_not_an_extra_column():
+    import pandas as pd
+
+    frame = pd.DataFrame({"B": [74, 250, 5], "G": [85, 250, 5], "R": [123, 250, 5], "label": [1, 2, 1]})
+    buffer = io.BytesIO()
+    frame[frame["B"] > 10].to_parquet(buffer)  # index 0, 1 is stored as __index_level_0__
+    parsed = parse_parquet(buffer.getvalue())
+    assert parsed.raw[["B", "G", "R", "label"]].values.tolist() == [["74", "85", "123", "1"], ["250", "250", "250", "2"]]
 
 
 def test_a_damaged_parquet_file_is_refused_by_name():

@@ -6,6 +6,7 @@ import pytest
 from skinseg_assets.definitions import build_definitions
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
+from skinseg_assets.resources import DUCKDB_FILE
 from skinseg_assets_tests.helpers import (
     check_evaluation,
     run_training_job,
@@ -59,6 +60,40 @@ def test_a_newly_validated_batch_requests_the_downstream_assets_once(trained, in
     assert names["pixel_drift_report"] == {"day-1.txt"}
     again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_batch.cursor)
     assert not (set(requested(again)) & DOWNSTREAM), "the same batch is not requested twice"
+
+
+def test_the_retrain_a_batch_starts_does_not_redo_the_other_batches_drift_reports(trained, instance, tmp_path):
+    defs, cursor = trained
+    assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
+    after_batch = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assert requested(after_batch)["pixel_drift_report"] == {"day-1.txt"}
+    # What the automation sensor then launches: the retrain, and the new batch's report.
+    everything = defs.resolve_implicit_global_asset_job_def()
+    retrain = [dg.AssetKey(name) for name in sorted(DOWNSTREAM)]
+    floor = {"ops": {"model_metrics": {"config": {"min_f1": 0.95}}}}  # a sample trains a weaker model
+    assert everything.execute_in_process(instance=instance, asset_selection=retrain, run_config=floor).success
+    after_retrain = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_batch.cursor)
+    report = everything.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("pixel_drift_report")], partition_key="day-1.txt"
+    )
+    assert report.success
+    after_report = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_retrain.cursor)
+    later = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_report.cursor)
+    for evaluation in (after_retrain, after_report, later):  # the sensor's next ticks
+        assert "pixel_drift_report" not in requested(evaluation), "a batch's report is made once, not at each retrain"
+
+
+def test_training_after_the_warehouse_lost_a_validated_batch_fails_naming_it(trained, instance, data_dir, tmp_path):
+    defs, _ = trained
+    assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
+    (data_dir / DUCKDB_FILE).unlink()  # a lost volume; Dagster's instance still lists the batch
+    _, result = run_training_job(instance, sample_run_config(tmp_path / "uci-sample.txt"), defs=defs, raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "train_and_test_pixels"
+    message = failure.step_failure_data.user_failure_data.description
+    assert "the warehouse holds no rows of 1 validated batch(es) that had rows when validated: day-1.txt" in message
+    assert not result.asset_materializations_for_node("skin_classifier")
 
 
 def test_a_batch_failing_its_blocking_check_requests_nothing(trained, instance, tmp_path):

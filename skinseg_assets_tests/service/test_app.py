@@ -77,6 +77,29 @@ def test_bad_pixels_are_422_naming_the_field(client, pixels, location, message):
     assert any(error["loc"] == location and message in error["msg"] for error in errors), errors
 
 
+@pytest.mark.parametrize("number", ["1e309", "-1e309", "NaN", "Infinity"])
+def test_a_number_json_cannot_carry_back_is_422_naming_the_field_not_500(client, number):
+    body = '{"pixels": [{"B": %s, "G": 2, "R": 3}]}' % number
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "pixels", 0, "B"] and error["input"] in ("inf", "-inf", "nan")
+
+
+def test_a_422_lists_the_first_20_invalid_fields_and_counts_the_rest(client):
+    response = client.post("/predict", json={"pixels": [{"B": 1, "G": 2, "R": 300}] * 1000})
+    assert response.status_code == 422
+    body = response.json()
+    assert [error["loc"] for error in body["detail"]] == [["body", "pixels", i, "R"] for i in range(20)]
+    assert body["errors_not_shown"] == 980
+
+
+def test_a_list_too_long_is_named_by_its_length_not_echoed(champions):
+    client = TestClient(create_app(ChampionSource(champions, ttl_seconds=0), max_pixels_per_request=3))
+    [error] = client.post("/predict", json={"pixels": [SKIN] * 5000}).json()["detail"]
+    assert error["loc"] == ["body", "pixels"] and error["input"] == "a list of 5000 items"
+
+
 def test_a_batch_over_the_limit_is_422_naming_pixels(champions):
     client = TestClient(create_app(ChampionSource(champions, ttl_seconds=0), max_pixels_per_request=3))
     assert client.post("/predict", json={"pixels": [SKIN] * 3}).status_code == 200

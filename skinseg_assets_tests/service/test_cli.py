@@ -11,9 +11,10 @@ from skinseg_assets.service.cli import main, parse_pixel_rows
 from skinseg_assets_tests.champion_fixtures import tree_and_lut
 
 
-def run(argv, capsys, stdin: str | None = None, monkeypatch=None):
+def run(argv, capsys, stdin: str | bytes | None = None, monkeypatch=None):
     if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="ascii"))  # as under a C locale
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -47,6 +48,7 @@ def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
         ("1,2,3\n4,5,256\n", "line 2: R=256 is outside 0-255"),
         ("1,x,3\n", "line 1: G='x' is not a whole number"),
         ("1,1_0,3\n", "line 1: G='1_0' is not a whole number"),  # Python's int() would read 10
+        ("1,\u0662\u0660,3\n", "line 1: G='\u0662\u0660' is not a whole number"),  # ...and 20 from Arabic-Indic digits
         ("1,2,3.5\n", "line 1: R='3.5' is not a whole number"),
         ("1,2," + "9" * 400 + "\n", "line 1: R=" + "9" * 400 + " is outside 0-255"),
         ("1,2\n", "line 1: expected B, G, R separated by commas or tabs, got 2 field(s)"),
@@ -68,6 +70,11 @@ def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch, tmp_p
         assert code == 2 and f"{unreadable}: cannot be read ({reason})" in err
     code, _, err = run(["segment", str(tmp_path / "gone.png"), "-o", str(tmp_path / "mask.png")], capsys)
     assert code == 2 and "gone.png: cannot be read (No such file or directory)" in err
+    code, _, err = run(["predict", "-"], capsys, stdin=b"\xff\xfe1,2,3\n", monkeypatch=monkeypatch)
+    assert code == 2 and "stdin: cannot be read (not UTF-8 text)" in err
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "black.png")
+    code, _, err = run(["segment", str(tmp_path / "black.png"), "-o", str(tmp_path / "no-such-folder" / "mask.png")], capsys)
+    assert code == 2 and f"{tmp_path / 'no-such-folder' / 'mask.png'}: cannot be written (No such file or directory)" in err
 
 
 def test_whole_numbers_are_read_as_ingestion_reads_them():
