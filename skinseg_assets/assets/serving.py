@@ -4,7 +4,6 @@ The decision logic lives in `pixels.champion`, the table in `pixels.lut`, the im
 `pixels.images`, the versions in `resources.champion_store`; these assets only wire them.
 """
 
-
 import dagster as dg
 import pandas as pd
 
