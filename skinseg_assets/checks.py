@@ -9,7 +9,7 @@ import pandera.pandas as pa
 from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_table
-from skinseg_assets.assets.serving import serving_champion, load_verified_champion
+from skinseg_assets.assets.serving import load_verified_champion, serving_champion
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, lut_is_skin

@@ -36,9 +36,8 @@ class DriftReportConfig(dg.Config):
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
     # train_pixels) alone does not redo it.
-    automation_condition=(
-        eager_without_missed_updates(ignoring=TRAINING_SPLIT) & NO_FAILING_BLOCKING_CHECK_UPSTREAM
-    ).ignore(TRAINING_SPLIT),
+    automation_condition=eager_without_missed_updates(ignoring=TRAINING_SPLIT)
+    & NO_FAILING_BLOCKING_CHECK_UPSTREAM.ignore(TRAINING_SPLIT),
 )
 def pixel_drift_report(
     context: dg.AssetExecutionContext,

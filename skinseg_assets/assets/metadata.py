@@ -37,4 +37,3 @@ def markdown_table(frame: pd.DataFrame) -> dg.MarkdownMetadataValue:
 def markdown_image(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
     """A PNG shown inline in the UI's metadata panel."""
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
-

@@ -227,4 +227,3 @@ def segmented_sample_images(context: dg.AssetExecutionContext, blob_store: BlobS
             **{f"Skin share: {row['image']}": dg.MetadataValue.float(row["skin share"]) for row in rows},
         }
     )
-

@@ -122,6 +122,20 @@ def _header_order(source: str, header: str, fields: list[str]) -> tuple[str, ...
     return order
 
 
+def pixel_text(content: bytes, source: str) -> str:
+    """A text pixel file's content: UTF-8 (a leading byte order mark dropped), every line ended by LF.
+
+    Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
+    U+2028 and the like inside a field, shifting every later line number.
+    """
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        compressed = " (it starts like a gzip file: land it uncompressed)" if content[:2] == GZIP_MAGIC else ""
+        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start}){compressed}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     """Split a pixel file into a raw frame of text fields, one row per line.
 
@@ -132,14 +146,7 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     source = pixel_file.source
     if source.lower().endswith(".parquet"):
         return parse_parquet_pixel_file(pixel_file)
-    try:
-        text = pixel_file.content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        compressed = " (it starts like a gzip file: land it uncompressed)" if pixel_file.content[:2] == GZIP_MAGIC else ""
-        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start}){compressed}") from None
-    # Only CR LF, LF and CR end a line: str.splitlines() would also split at form feeds, NEL,
-    # U+2028 and the like inside a field, shifting every later line number.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = pixel_text(pixel_file.content, source)
     if not text.strip():
         raise PixelFileError(source, "is empty: no pixel rows")
     # Trailing empty (or space-only) lines are not rows: cut after the last line with content. A

@@ -6,6 +6,8 @@ which one they have (the deployment picks it, see `skinseg_assets.resources`).
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -179,31 +181,37 @@ class GCSBlobStore(BlobStore):
         return self.uri(key)
 
     def _read_patience(self) -> dict:
-        """retry= and timeout= for a read: retried for read_retry_seconds in all, no attempt waiting longer."""
+        """retry= and timeout= for a read: retried for read_retry_seconds in all, no attempt waiting
+        longer than that (nor than the library's own 60 s)."""
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        return {"retry": DEFAULT_RETRY.with_timeout(self.read_retry_seconds), "timeout": self.read_retry_seconds}
+        return {"retry": DEFAULT_RETRY.with_timeout(self.read_retry_seconds), "timeout": min(self.read_retry_seconds, 60.0)}
 
-    def read_bytes(self, key: str) -> bytes:
-        from google.api_core.exceptions import GoogleAPIError, NotFound
-        from google.auth.exceptions import GoogleAuthError
-
-        try:
-            return self._bucket().blob(self._name(key)).download_as_bytes(**self._read_patience())
-        except NotFound:
-            raise FileNotFoundError(f"no blob {self.uri(key)}") from None
-        except (GoogleAPIError, GoogleAuthError) as error:  # network errors are OSErrors already
-            raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: {error}") from error
-
-    def list_keys(self, prefix: str = "") -> list[str]:
+    @contextmanager
+    def _reading(self, uri: str) -> Iterator[None]:
+        """GCS service and credential errors as BlobStoreUnavailableError naming `uri` (network
+        errors are OSErrors already)."""
         from google.api_core.exceptions import GoogleAPIError
         from google.auth.exceptions import GoogleAuthError
 
-        base = self._name("x")[:-1]
         try:
-            names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **self._read_patience())]
+            yield
         except (GoogleAPIError, GoogleAuthError) as error:
-            raise BlobStoreUnavailableError(f"cannot list gs://{self.bucket}/{base + prefix}: {error}") from error
+            raise BlobStoreUnavailableError(f"cannot read {uri}: {error}") from error
+
+    def read_bytes(self, key: str) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        with self._reading(self.uri(key)):
+            try:
+                return self._bucket().blob(self._name(key)).download_as_bytes(**self._read_patience())
+            except NotFound:
+                raise FileNotFoundError(f"no blob {self.uri(key)}") from None
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        base = self._name("x")[:-1]
+        with self._reading(f"gs://{self.bucket}/{base + prefix}*"):
+            names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **self._read_patience())]
         return sorted(name[len(base) :] for name in names)
 
     def uri(self, key: str) -> str:

@@ -20,6 +20,19 @@ from skinseg_assets.resources.warehouse_io_manager import add_missing_columns, m
 
 METRICS_HISTORY = "model_metrics_history"  # one row per evaluation (pixels.metrics.metrics_row)
 CHAMPION_HISTORY = "champion_history"  # one row per decision (promoted, kept) and per rollback
+# The champion history's columns, in order, with their DuckDB types.
+CHAMPION_HISTORY_COLUMNS = {
+    "decided_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+    "action": "VARCHAR",
+    "champion_version": "INTEGER",
+    "model_sha256": "VARCHAR",
+    "candidate_f1": "DOUBLE",
+    "champion_f1": "DOUBLE",
+    "training_rows": "BIGINT",
+    "test_rows": "BIGINT",
+    "reason": "VARCHAR",
+}
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -50,6 +63,22 @@ class Warehouse(dg.ConfigurableResource):
         test_rows: int | None = None,
     ) -> int:
         """Record a decision; `champion` is the version serving after it. Returns the history's length."""
+        row = {
+            "decided_at": datetime.now(timezone.utc).replace(tzinfo=None),
+            "run_id": run_id,
+            "action": action,
+            "champion_version": champion.version,
+            "model_sha256": champion.sha256,
+            "candidate_f1": candidate_f1,
+            "champion_f1": champion_f1,
+            "training_rows": champion.training_data.get("rows"),
+            "test_rows": test_rows,
+            "reason": reason,
+        }
+        return self.append_champion_decision(row)
+
+    def append_champion_decision(self, row: dict) -> int:
+        """Append one row (the CHAMPION_HISTORY_COLUMNS) to the champion history; returns its length."""
         raise NotImplementedError
 
     def promoted_sha256(self, version: int) -> str | None:
@@ -97,41 +126,17 @@ class DuckDBWarehouse(Warehouse):
     def _ensure_champion_history(self, connection) -> str:
         table = self.table_name(CHAMPION_HISTORY)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema_name}")
-        connection.execute(
-            f"""CREATE TABLE IF NOT EXISTS {table} (
-                decided_at TIMESTAMP, run_id VARCHAR, action VARCHAR, champion_version INTEGER,
-                model_sha256 VARCHAR, candidate_f1 DOUBLE, champion_f1 DOUBLE,
-                training_rows BIGINT, test_rows BIGINT, reason VARCHAR)"""
-        )
+        columns = ", ".join(f"{name} {type_}" for name, type_ in CHAMPION_HISTORY_COLUMNS.items())
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         return table
 
-    def record_champion_decision(
-        self,
-        *,
-        run_id: str,
-        action: str,
-        champion: ChampionManifest,
-        reason: str,
-        candidate_f1: float | None = None,
-        champion_f1: float | None = None,
-        test_rows: int | None = None,
-    ) -> int:
+    def append_champion_decision(self, row: dict) -> int:
         with self.get_connection() as connection:
             table = self._ensure_champion_history(connection)
             connection.execute(
-                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    datetime.now(timezone.utc).replace(tzinfo=None),
-                    run_id,
-                    action,
-                    champion.version,
-                    champion.sha256,
-                    candidate_f1,
-                    champion_f1,
-                    champion.training_data.get("rows"),
-                    test_rows,
-                    reason,
-                ],
+                f"INSERT INTO {table} ({', '.join(CHAMPION_HISTORY_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in CHAMPION_HISTORY_COLUMNS)})",
+                [row[name] for name in CHAMPION_HISTORY_COLUMNS],
             )
             return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 

@@ -7,7 +7,9 @@
 Limits: at most `MAX_PIXELS_PER_REQUEST` pixels per /predict (more: 422 naming `pixels`), a
 request body of at most `MAX_BODY_BYTES` (more: 413), images of at most `MAX_IMAGE_PIXELS`
 pixels (more: 413). Invalid input is a 422 whose `detail[].loc` names the field, e.g.
-["body", "pixels", 3, "R"]. No champion yet, or a champion that fails its integrity check: 503.
+["body", "pixels", 3, "R"] (the first `MAX_ERRORS_SHOWN`; `errors_not_shown` counts the rest).
+No champion yet, a champion that fails its integrity check, or a store that cannot be read before
+any champion was loaded: 503.
 
 Run: `skinseg serve` or `uvicorn --factory skinseg_assets.service.app:create_app`.
 """
@@ -24,11 +26,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError, ImageTooLargeError
-from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
-from skinseg_assets.resources.model_io_manager import UntrustedModelError
+from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.service.scoring import (
+    NO_SERVABLE_CHAMPION,
     ChampionSource,
-    ChampionUnavailableError,
     ServingModel,
     blob_store_from_environment,
     segment_image_bytes,
@@ -111,7 +112,7 @@ def create_app(source: ChampionSource | None = None, max_pixels_per_request: int
                     state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
         try:
             return state["source"].get()
-        except (ChampionNotFoundError, UntrustedModelError, ChampionUnavailableError) as error:
+        except NO_SERVABLE_CHAMPION as error:
             raise HTTPException(status_code=503, detail=str(error)) from None
 
     @app.get("/health")

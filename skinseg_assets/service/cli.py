@@ -19,12 +19,11 @@ import numpy as np
 
 from skinseg_assets.pixels.images import MAX_IMAGE_PIXELS, ImageError
 from skinseg_assets.pixels.rules import CHANNELS, WHOLE_NUMBER
-from skinseg_assets.pixels.source import HEADER_COLUMNS
-from skinseg_assets.resources.champion_store import ChampionNotFoundError, ChampionStore
-from skinseg_assets.resources.model_io_manager import UntrustedModelError
+from skinseg_assets.pixels.source import HEADER_COLUMNS, PixelFileError, pixel_text
+from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.service.scoring import (
+    NO_SERVABLE_CHAMPION,
     ChampionSource,
-    ChampionUnavailableError,
     ServingModel,
     blob_store_from_environment,
     segment_image_bytes,
@@ -34,7 +33,8 @@ PREDICT_CHUNK = 1 << 20
 
 
 class PixelInputError(ValueError):
-    """A pixel row that is not three whole numbers 0-255."""
+    """Bad input (exit 2): a pixel row that is not three whole numbers 0-255, or a file named on
+    the command line that cannot be read or written."""
 
 
 def channel_positions(fields: list[str], source: str, line_number: int) -> tuple[int, ...]:
@@ -92,21 +92,12 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
     return np.array(rows, dtype=np.uint8).reshape(-1, 3)
 
 
-def read_input(path: Path, read):
-    """The user's input file, read with `read`; a file that cannot be read is bad input (exit 2)."""
+def read_input(path: Path) -> bytes:
+    """The bytes of a file the user named; a file that cannot be read is bad input (exit 2)."""
     try:
-        return read(path)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
-        raise PixelInputError(f"{path}: cannot be read ({reason})") from None
-
-
-def read_stdin() -> str:
-    """Standard input as UTF-8 text, whatever the locale says; other bytes are bad input (exit 2)."""
-    try:
-        return sys.stdin.buffer.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise PixelInputError("stdin: cannot be read (not UTF-8 text)") from None
+        return path.read_bytes()
+    except OSError as error:
+        raise PixelInputError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -122,9 +113,9 @@ def _champion() -> ServingModel:
 
 
 def predict(arguments, stdout) -> int:
-    source = arguments.pixels
-    text = read_stdin() if source == "-" else read_input(Path(source), lambda path: path.read_text(encoding="utf-8"))
-    bgr = parse_pixel_rows(text, "stdin" if source == "-" else source)
+    source = "stdin" if arguments.pixels == "-" else arguments.pixels
+    data = sys.stdin.buffer.read() if arguments.pixels == "-" else read_input(Path(source))
+    bgr = parse_pixel_rows(pixel_text(data, source), source)  # decoded as ingestion decodes files
     champion = _champion()
     writer = csv.writer(stdout, lineterminator="\n")
     writer.writerow(["B", "G", "R", "label", "skin_probability"])
@@ -139,7 +130,7 @@ def predict(arguments, stdout) -> int:
 
 def segment(arguments, stdout) -> int:
     champion = _champion()
-    result = segment_image_bytes(champion, read_input(Path(arguments.image), Path.read_bytes), max_pixels=MAX_IMAGE_PIXELS)
+    result = segment_image_bytes(champion, read_input(Path(arguments.image)), max_pixels=MAX_IMAGE_PIXELS)
     write_output(Path(arguments.output), result.mask_png())
     if arguments.overlay:
         write_output(Path(arguments.overlay), result.overlay_png())
@@ -181,10 +172,10 @@ def main(argv: list[str] | None = None, stdout=None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         return arguments.run(arguments, stdout)
-    except (PixelInputError, ImageError) as error:
+    except (PixelInputError, PixelFileError, ImageError) as error:
         print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
         return 2
-    except (ChampionNotFoundError, UntrustedModelError, ChampionUnavailableError) as error:
+    except NO_SERVABLE_CHAMPION as error:
         print(f"skinseg {arguments.command}: {error}", file=sys.stderr)
         return 1
 

@@ -97,6 +97,11 @@ class ChampionUnavailableError(RuntimeError):
     """The blob store could not be read, and no champion is loaded to serve meanwhile."""
 
 
+# What `ChampionSource.get` raises when there is no champion it may serve: the service answers 503,
+# the CLI exits 1.
+NO_SERVABLE_CHAMPION = (ChampionNotFoundError, UntrustedModelError, ChampionUnavailableError)
+
+
 class ChampionSource:
     """The serving champion, reloaded when `champions/current.json` names another version."""
 

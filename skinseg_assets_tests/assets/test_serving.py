@@ -303,11 +303,8 @@ class ListWarehouse(Warehouse):
         self.records["metrics"][:] = [*kept, *row.to_dict("records")]
         return len(self.records["metrics"])
 
-    def record_champion_decision(self, *, run_id, action, champion, reason, candidate_f1=None, champion_f1=None, test_rows=None) -> int:
-        self.records["decisions"].append(
-            {"decided_at": len(self.records["decisions"]), "action": action, "champion_version": champion.version,
-             "model_sha256": champion.sha256, "candidate_f1": candidate_f1, "champion_f1": champion_f1, "reason": reason}
-        )
+    def append_champion_decision(self, row: dict) -> int:
+        self.records["decisions"].append(row)
         return len(self.records["decisions"])
 
     def promoted_sha256(self, version: int):

@@ -210,23 +210,28 @@ def test_a_new_champion_is_picked_up_without_restart(champions):
     assert client.get("/health").json()["model_version"] == 1
 
 
-class UnreachableStore(ChampionStore):
-    """A champion store whose pointer cannot be read while `down` is set (a network or GCS outage)."""
+class FaultyStore(ChampionStore):
+    """A champion store that runs `fault` (when set) before each read of the pointer: it raises
+    what an outage or a bug raises, or holds the read as a slow store would."""
 
-    down = False
+    fault = None
 
     def pointer(self):
-        if self.down:
-            raise ConnectionError("storage.googleapis.com: connection refused")
+        if self.fault is not None:
+            self.fault()
         return super().pointer()
 
 
+def connection_refused():
+    raise ConnectionError("storage.googleapis.com: connection refused")
+
+
 def test_a_loaded_champion_keeps_serving_while_the_store_cannot_be_read(champions, caplog):
-    store = UnreachableStore(champions.blob_store)
+    store = FaultyStore(champions.blob_store)
     now = [0.0]
     client = client_for(store, ttl_seconds=30, clock=lambda: now[0])
     assert client.get("/health").json()["model_version"] == 1
-    store.down = True
+    store.fault = connection_refused
     for tick in (31.0, 32.0, 62.0):  # looked at again once per TTL, not at every request
         now[0] = tick
         response = client.post("/predict", json={"pixels": [SKIN]})
@@ -234,7 +239,7 @@ def test_a_loaded_champion_keeps_serving_while_the_store_cannot_be_read(champion
     warnings = [record.getMessage() for record in caplog.records if "cannot read the champion pointer" in record.getMessage()]
     assert len(warnings) == 2 and "connection refused" in warnings[0] and "v0001, loaded and checked earlier" in warnings[0]
 
-    store.down = False
+    store.fault = None
     deeper, _ = tree_and_lut(6)
     publish(champions, deeper)
     now[0] = 93.0
@@ -246,20 +251,15 @@ def test_while_one_request_looks_at_a_slow_store_the_others_are_served_the_loade
 
     entered, release = threading.Event(), threading.Event()
 
-    class SlowStore(ChampionStore):
-        slow = False
+    def slow_read():  # a GCS read the client keeps retrying
+        entered.set()
+        release.wait(10)
 
-        def pointer(self):
-            if self.slow:  # a GCS read the client keeps retrying
-                entered.set()
-                release.wait(10)
-            return super().pointer()
-
-    store = SlowStore(champions.blob_store)
+    store = FaultyStore(champions.blob_store)
     now = [0.0]
     source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
     loaded = source.get()
-    store.slow, now[0] = True, 31.0
+    store.fault, now[0] = slow_read, 31.0
     looking = threading.Thread(target=source.get)
     looking.start()
     assert entered.wait(10)
@@ -270,26 +270,21 @@ def test_while_one_request_looks_at_a_slow_store_the_others_are_served_the_loade
 
 
 def test_an_error_that_is_not_the_store_being_unreachable_is_not_taken_for_an_outage(champions):
-    class BrokenStore(ChampionStore):
-        broken = False
+    def bug():
+        raise TypeError("a bug, not an outage")
 
-        def pointer(self):
-            if self.broken:
-                raise TypeError("a bug, not an outage")
-            return super().pointer()
-
-    store = BrokenStore(champions.blob_store)
+    store = FaultyStore(champions.blob_store)
     now = [0.0]
     source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
     source.get()
-    store.broken, now[0] = True, 31.0
+    store.fault, now[0] = bug, 31.0
     with pytest.raises(TypeError, match="a bug, not an outage"):
         source.get()
 
 
 def test_with_no_champion_loaded_an_unreadable_store_is_503(champions):
-    store = UnreachableStore(champions.blob_store)
-    store.down = True
+    store = FaultyStore(champions.blob_store)
+    store.fault = connection_refused
     response = client_for(store).post("/predict", json={"pixels": [SKIN]})
     assert response.status_code == 503
     assert response.json()["detail"] == "cannot read the champion from the blob store: storage.googleapis.com: connection refused"

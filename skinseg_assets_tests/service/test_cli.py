@@ -33,6 +33,11 @@ def test_predict_scores_a_file_with_header_and_labels(champions, tmp_path, capsy
     assert 0 <= float(rows[0]["skin_probability"]) <= 1
 
 
+def test_predict_reads_lines_ended_as_ingestion_reads_them(champions, capsys, monkeypatch):
+    code, out, _ = run(["predict"], capsys, stdin=b"\xef\xbb\xbf74,85,123\r1,2,3\r\n4,5,6", monkeypatch=monkeypatch)
+    assert code == 0 and [row[:3] for row in csv.reader(io.StringIO(out))][1:] == [["74", "85", "123"], ["1", "2", "3"], ["4", "5", "6"]]
+
+
 def test_predict_reads_tab_separated_stdin(champions, capsys, monkeypatch):
     code, out, _ = run(["predict"], capsys, stdin="74\t85\t123\n", monkeypatch=monkeypatch)
     assert code == 0 and out.splitlines()[0] == "B,G,R,label,skin_probability" and len(out.splitlines()) == 2
@@ -64,14 +69,15 @@ def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch, tmp_p
     code, _, err = run(["predict", "-"], capsys, stdin="1,2,300\n", monkeypatch=monkeypatch)
     assert code == 2 and "R=300 is outside 0-255" in err
     (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
-    for unreadable, reason in ((tmp_path, "Is a directory"), (tmp_path / "photo.png", "not UTF-8 text"),
-                               (tmp_path / "gone.csv", "No such file or directory")):
+    for unreadable, reason in ((tmp_path, "Is a directory"), (tmp_path / "gone.csv", "No such file or directory")):
         code, _, err = run(["predict", str(unreadable)], capsys)
         assert code == 2 and f"{unreadable}: cannot be read ({reason})" in err
+    code, _, err = run(["predict", str(tmp_path / "photo.png")], capsys)  # decoded as ingestion decodes a file
+    assert code == 2 and f"{tmp_path / 'photo.png'}: is not UTF-8 text (byte 0)" in err
     code, _, err = run(["segment", str(tmp_path / "gone.png"), "-o", str(tmp_path / "mask.png")], capsys)
     assert code == 2 and "gone.png: cannot be read (No such file or directory)" in err
     code, _, err = run(["predict", "-"], capsys, stdin=b"\xff\xfe1,2,3\n", monkeypatch=monkeypatch)
-    assert code == 2 and "stdin: cannot be read (not UTF-8 text)" in err
+    assert code == 2 and "stdin: is not UTF-8 text (byte 0)" in err
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "black.png")
     code, _, err = run(["segment", str(tmp_path / "black.png"), "-o", str(tmp_path / "no-such-folder" / "mask.png")], capsys)
     assert code == 2 and f"{tmp_path / 'no-such-folder' / 'mask.png'}: cannot be written (No such file or directory)" in err
