@@ -3,7 +3,7 @@
 import dagster as dg
 
 from skinseg_assets import settings
-from skinseg_assets.assets.ingestion import duplicates_to_recheck
+from skinseg_assets.assets.ingestion import CONTENT_TAG, duplicates_to_recheck
 from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
 from skinseg_assets.partitions import pixel_batches
@@ -34,9 +34,11 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
         # retrain for nothing. The cursor notes it with no request made.
         seen[bundled.batch] = Seen(identity=bundled.identity, requests=0)
     # Listing first: if it fails, the tick fails and the cursor stays where it was (no file is lost).
+    if not landing_zone.is_gcs and not landing_zone.local_root.exists():
+        context.log.info(f"the landing zone {landing_zone.local_root} does not exist (yet): no files to take")
     landed = [bundled] + [
         BatchRequest(batch=landed_file.batch, identity=landed_file.identity, uri=landed_file.uri)
-        for landed_file in landing_zone.list_files()
+        for landed_file in landing_zone.list_files(warn=context.log.warning)
     ]
     existing = set(context.instance.get_dynamic_partitions(pixel_batches.name))
     plan = plan_tick(landed, seen, existing, MAX_BATCHES_PER_TICK)
@@ -61,7 +63,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
             dg.RunRequest(
                 run_key=request.run_key,
                 partition_key=request.batch,
-                tags={"skinseg/source": request.uri[:200], "skinseg/content": request.identity[:200]},
+                tags={"skinseg/source": request.uri[:200], CONTENT_TAG: request.identity[:200]},
             )
             for request in plan.requests
         ]

@@ -3,7 +3,7 @@
 In the run config the estimator is a choice of one key, checked when the run is launched (in the
 Launchpad as you type): an unknown estimator, or a setting another estimator takes, is refused
 before any step runs, instead of being dropped or failing after ingestion and the split. Value
-ranges (n_neighbors >= 1, 0 < validation_fraction < 1) are checked when the step starts.
+ranges (n_neighbors >= 1, 0 < validation_fraction < 1, 0 <= random_state < 2**32) are checked when the step starts.
 
     ops:
       skin_classifier:
@@ -20,7 +20,13 @@ from pydantic import Field
 
 from skinseg_assets.pixels.model import DEFAULT_HYPERPARAMETERS
 
-SEED = Field(default=DEFAULT_HYPERPARAMETERS["random_state"], description="Seed, so that a retrain on the same data gives the same model")
+# scikit-learn takes seeds 0 to 2**32 - 1 (numpy's legacy RandomState).
+SEED = Field(
+    default=DEFAULT_HYPERPARAMETERS["random_state"],
+    ge=0,
+    le=2**32 - 1,
+    description="Seed (0 to 2**32 - 1), so that a retrain on the same data gives the same model",
+)
 
 
 class EstimatorSettings(dg.Config):

@@ -58,11 +58,11 @@ def _per_channel(prefix: str, meaning: str) -> list[dg.TableColumn]:
 PIXEL_DRIFT_REPORT = column_schema(
     BATCH,
     _column("batch_rows", "BIGINT", "Validated pixels in the batch"),
-    _column("reference_rows", "BIGINT", "Pixels of the other batches it is compared with (train and test side)"),
+    _column("reference_rows", "BIGINT", "Pixels it is compared with: the other batches' train_pixels rows"),
     *_per_channel("psi", "Population stability index of the channel against the reference: 0 = same shape"),
     *_per_channel("ks", "Kolmogorov-Smirnov statistic of the channel against the reference"),
     _column("batch_skin_share", "DOUBLE", "Share of the batch's pixels that are skin"),
-    _column("reference_skin_share", "DOUBLE", "Share of the reference's pixels that are skin"),
+    _column("reference_skin_share", "DOUBLE", "Share of the reference's pixels (the other batches' train_pixels rows) that are skin"),
     _column("new_colour_share", "DOUBLE", "Share of the batch's pixels whose colour no other batch has"),
 )
 
@@ -88,4 +88,5 @@ MODEL_METRICS = column_schema(
     _column("parameters", "VARCHAR", "The estimator's parameters, as JSON"),
     _column("model_sha256", "VARCHAR", "sha256 of the stored model file"),
     _column("training_data_sha256", "VARCHAR", "sha256 of the training pixels' (colour, label) pairs, sorted"),
+    _column("test_data_sha256", "VARCHAR", "sha256 of the test pixels' (colour, label) pairs, sorted: the rows it was scored on"),
 )

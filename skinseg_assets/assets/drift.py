@@ -9,7 +9,7 @@ from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
 from skinseg_assets.assets.automation import NO_FAILING_BLOCKING_CHECK_UPSTREAM, eager_without_missed_updates
 from skinseg_assets.partitions import pixel_batches
-from skinseg_assets.pixels.drift import drift_png, drift_report, other_batches
+from skinseg_assets.pixels.drift import SIGNIFICANCE, drift_png, drift_report, other_batches
 from skinseg_assets.resources.blob_store import BlobStore, stored_images
 
 
@@ -20,6 +20,13 @@ class DriftReportConfig(dg.Config):
     max_psi: float = Field(
         default=0.25, gt=0.0, description="Largest per-channel PSI before the check warns (0.25 is a common 'significant shift' line)"
     )
+    significance: float = Field(
+        default=SIGNIFICANCE,
+        gt=0.0,
+        lt=1.0,
+        description="A channel over max_psi warns only if a chi-square test of its bins gives a p-value below this "
+        "(a small batch's PSI is noisy)",
+    )
 
 
 @dg.asset(
@@ -29,7 +36,8 @@ class DriftReportConfig(dg.Config):
         dg.AssetCheckSpec(
             "drift_within_threshold",
             asset="pixel_drift_report",
-            description="Warns (does not block) when a channel's PSI against the training data passes max_psi.",
+            description="Warns (does not block) when a channel's PSI against the training data passes max_psi "
+            "and a chi-square test finds the difference significant.",
         )
     ],
     metadata={**BATCH_TABLE_METADATA, **columns.PIXEL_DRIFT_REPORT},
@@ -57,6 +65,7 @@ def pixel_drift_report(
         "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
         **{f"PSI {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.psi.items()},
         **{f"KS {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.ks.items()},
+        **{f"p-value {channel}": dg.MetadataValue.float(float(f"{value:.3g}")) for channel, value in report.p_values.items()},
         "Skin share (batch)": dg.MetadataValue.float(round(report.batch_skin_share, 4)),
         "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
         "Share of new colours (in no other batch)": dg.MetadataValue.float(round(report.new_colour_share, 4)),
@@ -68,9 +77,23 @@ def pixel_drift_report(
     else:
         metadata["Note"] = "nothing to compare: the batch or the training data of the other batches is empty"
     yield dg.Output(report.as_row(batch), metadata=metadata)
+    drifted = report.drifted_channels(config.max_psi, config.significance)
     yield dg.AssetCheckResult(
         check_name="drift_within_threshold",
-        passed=report.max_psi <= config.max_psi,
+        passed=not drifted,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)), "Threshold": dg.MetadataValue.float(config.max_psi)},
+        description=(
+            f"drifted: {', '.join(drifted)}" if drifted
+            else "no channel drifted" if report.compared
+            else f"not compared: {metadata['Note']}"
+        ),
+        metadata={
+            "Compared": report.compared,
+            "Drifted channels": ", ".join(drifted) or "none",
+            "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
+            "Threshold": dg.MetadataValue.float(config.max_psi),
+            "Significance": dg.MetadataValue.float(config.significance),
+            "Batch rows": dg.MetadataValue.int(report.batch_rows),
+            "Reference rows": dg.MetadataValue.int(report.reference_rows),
+        },
     )

@@ -36,12 +36,27 @@ class PixelSourceConfig(dg.Config):
     )
 
 
-def read_batch(batch: str, source_uri: str, landing_zone: LandingZone, gcs: LazyGCSResource) -> PixelFile:
+# The run tag naming the version of the landed file the sensor requested the run for.
+CONTENT_TAG = "skinseg/content"
+
+
+def read_batch(
+    batch: str, source_uri: str, landing_zone: LandingZone, gcs: LazyGCSResource, requested_identity: str | None = None
+) -> PixelFile:
+    """The batch's pixel file. With `requested_identity` (the sensor's runs), only that version of
+    the landed file: one replaced or rewritten since (perhaps half-written now) is not read."""
     if source_uri:
         return read_pixel_source(source_uri, gcs)
     if batch == BUNDLED_BATCH:
         return read_bundled_uci()
-    return landing_zone.read(landing_zone.find(batch))
+    landed = landing_zone.find(batch)
+    if requested_identity is not None and landed.identity != requested_identity:
+        raise PixelFileError(
+            landed.uri,
+            f"changed since this run was requested (requested version {requested_identity}, now {landed.identity}); "
+            "the landing-zone sensor requests a run for the new version once it has settled",
+        )
+    return landing_zone.read(landed)
 
 
 # Latest materializations fetched per query: within Dagster's cap on records per fetch (10,000 by
@@ -143,7 +158,7 @@ def raw_skin_pixels(
         # `dagster job execute -j training_job` on a fresh instance: the bundled file is the first batch.
         context.instance.add_dynamic_partitions(pixel_batches.name, [batch])
     try:
-        pixel_file = read_batch(batch, config.source_uri, landing_zone, gcs)
+        pixel_file = read_batch(batch, config.source_uri, landing_zone, gcs, context.run.tags.get(CONTENT_TAG))
         parsed = parse_pixel_file(pixel_file)
     except PixelFileError as error:
         # A Failure puts the file and the problem at the top of the run's error, not under a trace.

@@ -70,12 +70,19 @@ def production_skin_classifier(
     """The champion: the model that serves, replaced by a candidate only if it is at least as good on the current test split."""
     training = training_identity(train_pixels)
     require_candidate_fitted_on(context.instance, training)
-    require_a_candidate_above_the_floor(context.instance)
+    floor = require_a_candidate_above_the_floor(context.instance)
     store = ChampionStore(blob_store)
     current = store.current()
     # Scored here, not taken from model_metrics: what is published is exactly what was scored, even
     # if another run replaced the stored model or split since model_metrics ran.
     candidate_scores = evaluate_classifier(skin_classifier, test_pixels)
+    if candidate_scores.f1 < floor:
+        # The split changed since model_metrics passed it (say, batches added test colours and only
+        # the split and this asset were materialized): the floor holds on the rows scored here too.
+        raise dg.Failure(
+            f"skin_classifier's F1 on the current test split is {candidate_scores.f1:.6f}, below the floor {floor} "
+            f"that model_metrics applied on an earlier split: not promoted; materialize model_metrics again"
+        )
     comparison = compare_with_champion(
         skin_classifier,
         candidate_scores,

@@ -26,6 +26,7 @@ TRAINING = "training"
 
 VALIDATED_PIXELS_SCHEMA = dg.AssetCheckKey(dg.AssetKey("validated_skin_pixels"), "validated_pixels_schema")
 TRAINING_DATA_SHA256 = "Training data sha256"
+TEST_DATA_SHA256 = "Test data sha256"
 SPLIT_PIXEL_COLUMNS = columns.split_pixels(ValidatedSkinPixelsType)
 SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC"}
 
@@ -92,8 +93,9 @@ def require_candidate_fitted_on(instance: dg.DagsterInstance, training: dict) ->
     return card
 
 
-def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
+def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> float:
     """Refuse a candidate whose F1 failed the floor, or that model_metrics has not evaluated.
+    Returns the floor that check applied.
 
     The blocking check stops a bad candidate within its own run; this stops it in a later run
     that materializes production_skin_classifier alone (say, from the UI).
@@ -105,12 +107,13 @@ def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> None:
             "model_metrics has not evaluated the current skin_classifier against its F1 floor "
             f"(check {F1_ABOVE_FLOOR.name}): materialize model_metrics first"
         )
+    metadata = check.event.asset_check_evaluation.metadata
     if check.status == AssetCheckExecutionRecordStatus.FAILED:
-        metadata = check.event.asset_check_evaluation.metadata
         raise dg.Failure(
             f"skin_classifier failed its check {F1_ABOVE_FLOOR.name} (F1 {metadata['F1'].value:.6f} below the floor "
             f"{metadata['Floor'].value}, run {check.run_id[:8]}): not promoted"
         )
+    return metadata["Floor"].value
 
 
 class ColourSplitConfig(dg.Config):
@@ -280,6 +283,7 @@ def model_metrics(
         parameters=card["Parameters"].value if "Parameters" in card else None,
         model_sha256=card["sha256"].value if "sha256" in card else None,
         training_data_sha256=training["sha256"],
+        test_data_sha256=data_identity(test_pixels)["sha256"],
     )
     row = metrics_row(metrics, skin_classifier, len(train_pixels), context.run.run_id, provenance)
     evaluations = warehouse.append_metrics(row, replacing_run_ids=failed_attempts_before(context.instance, context.run))
@@ -304,5 +308,9 @@ def model_metrics(
     yield dg.AssetCheckResult(
         check_name="f1_above_floor",
         passed=metrics.f1 >= config.min_f1,
-        metadata={"F1": dg.MetadataValue.float(metrics.f1), "Floor": dg.MetadataValue.float(config.min_f1)},
+        metadata={
+            "F1": dg.MetadataValue.float(metrics.f1),
+            "Floor": dg.MetadataValue.float(config.min_f1),
+            TEST_DATA_SHA256: provenance.test_data_sha256,
+        },
     )

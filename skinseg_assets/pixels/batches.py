@@ -35,14 +35,26 @@ def is_pixel_file_name(name: str) -> bool:
     A hidden or temporary folder anywhere on the path counts too: writers stage files there
     (`.staging/`, Spark's and Hadoop's `_temporary/`) and rename them into place when done.
     """
-    parts = name.split("/")
-    base = parts[-1]
-    if not base or any(part.startswith((".", "_", "~")) for part in parts if part):
+    *folders, base = name.split("/")
+    if not base or not all(is_pixel_folder_name(part) for part in [*folders, base] if part):
         return False
-    lowered = base.lower()
-    if lowered.endswith(IN_PROGRESS_SUFFIXES):
+    return base.lower().endswith(PIXEL_FILE_SUFFIXES)
+
+
+def is_pixel_folder_name(name: str) -> bool:
+    """Whether a folder (or file) name may hold finished pixel files: not hidden, staging or in progress
+    (a browser's `day.txt.download/` bundle holds a file still arriving)."""
+    return not name.startswith((".", "_", "~")) and not name.lower().endswith(IN_PROGRESS_SUFFIXES)
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a file name read from the file system is valid UTF-8 (Python keeps other bytes as
+    lone surrogates, which no tag, log or database text can hold)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
         return False
-    return lowered.endswith(PIXEL_FILE_SUFFIXES)
+    return True
 
 
 def batch_key(name: str) -> str:

@@ -28,7 +28,7 @@ from skinseg_assets.pixels.split import (
     TEST_FRACTION,
     below_bucket,
     class_balance,
-    colour_key,
+    colour_label_key,
     first_training_bucket,
 )
 
@@ -129,7 +129,7 @@ def data_identity(pixels: pd.DataFrame) -> dict:
 
     The hash is over the sorted (colour, label) pairs, so it does not depend on row order.
     """
-    keys = (colour_key(pixels).astype(np.uint64) << np.uint64(1)) | pixels["is_skin"].to_numpy(dtype=np.uint64)
+    keys = colour_label_key(pixels)
     identity = {
         "rows": len(pixels),
         "skin_share": round(class_balance(pixels), 6),

@@ -70,11 +70,12 @@ def evaluate_classifier(model: ClassifierMixin, test: pd.DataFrame, threshold: f
 
 @dataclass(frozen=True)
 class Provenance:
-    """Which model, configured how, fitted on which pixels: what makes history rows comparable."""
+    """Which model, configured how, fitted on which pixels, scored on which: what makes history rows comparable."""
 
     parameters: dict | None = None
     model_sha256: str | None = None
     training_data_sha256: str | None = None
+    test_data_sha256: str | None = None  # the same model scores differently once batches add test colours
 
 
 def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str, provenance: Provenance = Provenance()) -> pd.DataFrame:
@@ -95,6 +96,7 @@ def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: s
                 "parameters": None if provenance.parameters is None else json.dumps(provenance.parameters, sort_keys=True),
                 "model_sha256": provenance.model_sha256,
                 "training_data_sha256": provenance.training_data_sha256,
+                "test_data_sha256": provenance.test_data_sha256,
             }
         ]
     )

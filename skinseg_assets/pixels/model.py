@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from skinseg_assets.pixels.split import hold_out_colours
+from skinseg_assets.pixels.split import hold_out_colours, in_canonical_order
 
 if TYPE_CHECKING:  # the service scores loaded models without importing scikit-learn itself
     from sklearn.base import ClassifierMixin
@@ -90,11 +90,16 @@ def fit_classifier(model: ClassifierMixin, train: pd.DataFrame) -> FittedClassif
     A model that stops early is given its validation rows: `validation_fraction` of the training
     colours, held out by colour (`split.hold_out_colours`). scikit-learn would hold out random rows,
     whose colours mostly also appear in the rows it learns from.
+
+    The rows are fitted in (colour, label) order, not in the order they were stored: random forests
+    and boosting on more than 200,000 rows sample rows by position, so the same pixels in another
+    order (a batch ingested again moves to the end of its table) would give another model.
     """
     neighbours = getattr(model, "n_neighbors", None)
     if neighbours is not None and neighbours > len(train):
         raise ValueError(f"n_neighbors={neighbours} is more than the {len(train)} training rows: it could never predict")
     started = time.perf_counter()
+    train = in_canonical_order(train)
     held_out_rows = 0
     if stops_early(model, len(train)):
         fit, held_out = hold_out_colours(train, model.validation_fraction)

@@ -41,7 +41,7 @@ def confusion_matrix_png(metrics: ClassifierMetrics) -> bytes:
 def roc_curve_png(metrics: ClassifierMetrics) -> bytes:
     figure = _new_figure(3.6, 3.2)
     axes = figure.subplots()
-    axes.plot(metrics.roc_false_positive_rate, metrics.roc_true_positive_rate, label=f"AUC {metrics.roc_auc:.4f}")
+    axes.plot(metrics.roc_false_positive_rate, metrics.roc_true_positive_rate, label=f"AUC {metrics.roc_auc:.6f}")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     axes.set_xlabel("false positive rate")
     axes.set_ylabel("true positive rate")

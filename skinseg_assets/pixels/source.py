@@ -155,15 +155,21 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     end_of_last_line = text.find("\n", last_content)
     text = text if end_of_last_line < 0 else text[:end_of_last_line]
 
+    # Leading empty (or space-only) lines are not rows either; line numbers still count them.
+    first_content = len(text) - len(text.lstrip(" \n"))
+    start_of_first_line = text.rfind("\n", 0, first_content) + 1
+    blank_lines = text.count("\n", 0, start_of_first_line)
+    text = text[start_of_first_line:]
+
     first_line, _, rest = text.partition("\n")
     delimiter = _sniff_delimiter(source, first_line)
     header = None
-    first_row = 1
+    first_row = 1 + blank_lines
     order = PIXEL_FIELDS  # the column each field position holds
     header_fields = first_line.split(delimiter)
     if _is_header(header_fields):
         header = first_line
-        first_row = 2
+        first_row += 1
         order = _header_order(source, header, header_fields)
         if "\n" not in text:
             raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")

@@ -25,6 +25,17 @@ def colour_key(pixels: pd.DataFrame) -> np.ndarray:
     return colour_index(pixels["B"].to_numpy(), pixels["G"].to_numpy(), pixels["R"].to_numpy())
 
 
+def colour_label_key(pixels: pd.DataFrame) -> np.ndarray:
+    """Each row's (colour, label) as one integer, colour_key << 1 | is_skin: rows with equal keys are
+    the same training example."""
+    return (colour_key(pixels).astype(np.uint64) << np.uint64(1)) | pixels["is_skin"].to_numpy(dtype=np.uint64)
+
+
+def in_canonical_order(pixels: pd.DataFrame) -> pd.DataFrame:
+    """The rows sorted by (colour, label): one order for the same pixels, however they were stored."""
+    return pixels.iloc[np.argsort(colour_label_key(pixels), kind="stable")]
+
+
 def _mix64(keys: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: spreads neighbouring colours evenly over 64 bits."""
     mixed = keys.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)

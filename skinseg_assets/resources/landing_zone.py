@@ -5,12 +5,14 @@ skinseg only lists and reads it: files are never moved, changed or deleted there
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from stat import S_ISREG
 
 import dagster as dg
 from pydantic import Field
 
-from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name
+from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name, is_pixel_folder_name, is_utf8
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
 from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
 
@@ -38,11 +40,14 @@ class LandingZone(dg.ConfigurableResource):
     def _bucket(self):
         return self.gcs.get_client().bucket(self._bucket_and_prefix()[0])
 
-    def list_files(self, settled_only: bool = True) -> list[LandedFile]:
+    def list_files(self, settled_only: bool = True, warn: Callable[[str], None] | None = None) -> list[LandedFile]:
         """Pixel files, sorted by name; only finished ones unless `settled_only` is False.
 
-        Raises if the zone cannot be listed.
+        Raises if the zone cannot be listed (a folder it may not read included). A file it cannot
+        take is left where it is and named to `warn`: a name that is not UTF-8, or a second name
+        with the batch key of another (the first by name keeps it).
         """
+        warn = warn or (lambda message: None)
         if self.is_gcs:
             bucket_name, prefix = self._bucket_and_prefix()
             files = [
@@ -55,20 +60,50 @@ class LandingZone(dg.ConfigurableResource):
                 if is_pixel_file_name(blob.name[len(prefix) :])
             ]
         else:
-            root = Path(self.uri)
-            if not root.is_dir():
-                return []
-            now = time.time()
-            files = []
-            for path in root.rglob("*"):
+            files = self._local_files(settled_only, warn)
+        by_batch: dict[str, LandedFile] = {}
+        for landed in sorted(files, key=lambda landed: landed.name):
+            taken = by_batch.setdefault(landed.batch, landed)
+            if taken is not landed:
+                warn(f"{landed.uri} is not taken: {taken.name!r} already has its batch key {landed.batch!r}; rename one of them")
+        return list(by_batch.values())
+
+    @property
+    def local_root(self) -> Path:
+        return Path(self.uri).expanduser()
+
+    def _local_files(self, settled_only: bool, warn: Callable[[str], None]) -> list[LandedFile]:
+        root = self.local_root
+        if not root.exists():
+            return []
+
+        def walk_error(error: OSError) -> None:
+            # A folder removed while being walked (a writer's staging folder) is skipped; any other
+            # error (a folder it may not read) fails the listing, so no file is skipped silently.
+            if not isinstance(error, (FileNotFoundError, NotADirectoryError)):
+                raise error
+
+        now = time.time()
+        files = []
+        # Folders a pixel file could not be in are not entered (symbolic links to folders are not followed).
+        for folder, subfolders, names in os.walk(root, onerror=walk_error):
+            subfolders[:] = [name for name in subfolders if is_pixel_folder_name(name)]
+            for file_name in names:
+                path = Path(folder) / file_name
                 name = path.relative_to(root).as_posix()
-                if not path.is_file() or not is_pixel_file_name(name):
+                if not is_pixel_file_name(name):
                     continue
-                stat = path.stat()
-                if settled_only and now - stat.st_mtime < self.settle_seconds:
+                if not is_utf8(name):
+                    warn(f"{os.fsencode(path)!r} is not taken: its name is not UTF-8; rename it")
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue  # removed since the folder was read
+                if not S_ISREG(stat.st_mode) or (settled_only and now - last_write(stat) < self.settle_seconds):
                     continue  # may still be being written; a later tick takes it
-                files.append(LandedFile(name=name, uri=str(path.resolve()), identity=local_identity(stat)))
-        return sorted(files, key=lambda landed: landed.name)
+                files.append(LandedFile(name=name, uri=str(path.absolute()), identity=local_identity(stat)))
+        return files
 
     def find(self, batch: str) -> LandedFile:
         """The landed file whose batch key is `batch` (settled or not: its run was already requested)."""
@@ -79,6 +114,17 @@ class LandingZone(dg.ConfigurableResource):
 
     def read(self, landed: LandedFile) -> PixelFile:
         return read_pixel_source(landed.uri, self.gcs)
+
+
+def last_write(stat: os.stat_result) -> float:
+    """When the file was last written, as far as its times tell.
+
+    A write sets both its modification and change times to now, so the earlier of the two is recent
+    while it is being written. Tools that copy times (cp -p, rsync -a, tar) set the modification
+    time once the content is complete, perhaps to the future (another machine's clock): the change
+    time, which they cannot set, then says when.
+    """
+    return min(stat.st_mtime, stat.st_ctime)
 
 
 def local_identity(stat: os.stat_result) -> str:
@@ -106,4 +152,5 @@ def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
     path = Path(source_uri).expanduser()
     if not path.is_file():
         raise PixelFileError(source_uri, "does not exist or is not a file")
-    return PixelFile(source=str(path.resolve()), content=path.read_bytes())
+    # Named as given (not the target of a symbolic link): the name's suffix decides the format.
+    return PixelFile(source=str(path.absolute()), content=path.read_bytes())

@@ -35,3 +35,15 @@ def test_the_default_is_the_model_the_plain_pipeline_trains():
     from_config = build_estimator(chosen.kind, **chosen.hyperparameters()).get_params()
     assert from_config == build_estimator(DEFAULT_ESTIMATOR, **DEFAULT_HYPERPARAMETERS).get_params()
     assert from_config["early_stopping"] is True
+
+
+@pytest.mark.parametrize("settings", [s for s in ESTIMATOR_SETTINGS if "random_state" in s.model_fields], ids=kind_of)
+def test_a_seed_scikit_learn_would_refuse_is_refused_by_the_config(settings):
+    import pydantic
+
+    for seed in (0, 2**32 - 1):
+        model = build_estimator(kind_of(settings), **settings(random_state=seed).hyperparameters())
+        assert model.get_params()["random_state"] == seed
+    for seed in (-1, 2**32):
+        with pytest.raises(pydantic.ValidationError, match="random_state"):
+            settings(random_state=seed)

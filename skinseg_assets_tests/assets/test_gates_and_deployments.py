@@ -130,6 +130,8 @@ def test_a_drifting_batch_warns_and_does_not_hold_training_back(tmp_path, data_d
     evaluation = check_evaluation(result, "drift_within_threshold")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.metadata["Largest PSI"].value > evaluation.metadata["Threshold"].value == 0.25
+    assert evaluation.metadata["Compared"].value is True and "B" in evaluation.metadata["Drifted channels"].value
+    assert evaluation.description.startswith("drifted: ") and "B" in evaluation.description
     report = result.asset_materializations_for_node("pixel_drift_report")[0].metadata
     histograms = local_path(report["Channels file"].value)  # the report's image, kept in the blob store
     assert histograms.is_relative_to(data_dir / "blobs" / "pixel_drift_report" / "shifted")

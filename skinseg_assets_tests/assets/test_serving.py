@@ -203,6 +203,30 @@ def test_a_candidate_below_the_f1_floor_is_not_promoted_by_a_later_run(data_dir,
     assert store(data_dir).current().version == 1 and history(data_dir) == [("promoted", 1)]
 
 
+def test_the_floor_holds_on_the_test_split_the_champion_step_scores(data_dir, instance):
+    """model_metrics passed the candidate on one split; batches then added test rows it gets wrong."""
+    train(instance, GOOD, first=True)
+    assert run(instance, [skin_classifier, model_metrics], BETTER, min_f1=0.97).success
+
+    @dg.multi_asset(outs={"train_pixels": dg.AssetOut(), "test_pixels": dg.AssetOut()}, name="small_pixel_split")
+    def split_with_harder_test_rows():
+        split = small_split()
+        relabelled = split.test.iloc[::3].assign(is_skin=lambda rows: ~rows["is_skin"])  # same colours, same side
+        return split.train.assign(batch="sample"), pd.concat([split.test, relabelled]).assign(batch="sample")
+
+    result = dg.materialize(
+        [split_with_harder_test_rows, *CANDIDATE_STEPS],
+        selection=[split_with_harder_test_rows, production_skin_classifier],
+        instance=instance,
+        resources=build_resources(),
+        raise_on_error=False,
+    )
+    message = str(result.failure_data_for_node("production_skin_classifier").error)
+    assert "F1 on the current test split is 0." in message and "below the floor 0.97" in message
+    assert "materialize model_metrics again" in message
+    assert store(data_dir).current().version == 1 and history(data_dir) == [("promoted", 1)]
+
+
 def test_a_candidate_model_metrics_has_not_evaluated_is_not_judged(data_dir, instance):
     train(instance, WORSE, first=True)
     unscored = run(instance, [skin_classifier, production_skin_classifier], BETTER, raise_on_error=False)

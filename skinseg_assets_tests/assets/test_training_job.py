@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from skinseg_assets.pixels.champion import data_identity
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.pixels.split import colour_key
 from skinseg_assets.resources import DUCKDB_FILE
@@ -55,6 +56,10 @@ def test_run_succeeds_and_every_check_passes(trained):
         if evaluation.check_name in thresholds:
             key, documented = thresholds[evaluation.check_name]
             assert evaluation.metadata[key].value == documented, evaluation.check_name
+    # The only batch has no other batches' training data to be compared with: it passes, saying so.
+    (drift,) = [evaluation for evaluation in evaluations if evaluation.check_name == "drift_within_threshold"]
+    assert drift.metadata["Compared"].value is False and drift.metadata["Significance"].value == 0.0001
+    assert drift.description.startswith("not compared: ")
 
 
 def test_every_row_is_accounted_for(trained):
@@ -164,10 +169,14 @@ def test_metrics_history_grows_by_one_row_per_evaluation(trained):
     # The row says which model, configured how, fitted on which pixels, it scored.
     card = trained["result"].asset_materializations_for_node("skin_classifier")[0].metadata
     with duckdb.connect(str(database), read_only=True) as connection:
-        parameters, model_sha256, training_sha256 = connection.execute(
-            "select parameters, model_sha256, training_data_sha256 from skinseg.model_metrics_history where run_id = ?",
+        parameters, model_sha256, training_sha256, test_sha256 = connection.execute(
+            "select parameters, model_sha256, training_data_sha256, test_data_sha256 "
+            "from skinseg.model_metrics_history where run_id = ?",
             [result.run_id],
         ).fetchone()
     assert json.loads(parameters) == card["Parameters"].value
     assert model_sha256 == card["sha256"].value
     assert training_sha256 == card["Training data sha256"].value
+    assert test_sha256 == data_identity(value(trained, "test_pixels"))["sha256"]
+    (floor_check,) = result.get_asset_check_evaluations()
+    assert floor_check.metadata["Test data sha256"].value == test_sha256

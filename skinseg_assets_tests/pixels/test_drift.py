@@ -8,6 +8,7 @@ import pytest
 
 from skinseg_assets.pixels.drift import (
     PSI_BINS,
+    chi_square_p_value,
     drift_report,
     kolmogorov_smirnov,
     population_stability_index,
@@ -70,6 +71,32 @@ def test_with_nothing_to_compare_the_report_says_so_with_empty_distances():
     nothing = batch.iloc[:0]
     report = drift_report(batch, nothing, nothing)
     assert report.psi == {} and report.ks == {} and report.max_psi == 0.0
+    assert not report.compared and report.drifted_channels(0.25) == []
     assert report.new_colour_share == 1.0
     row = report.as_row("first")
     assert row[["psi_B", "ks_R"]].isna().all(axis=None)
+
+
+def test_the_chi_square_p_value_of_a_hand_computed_case():
+    reference, batch = np.zeros(256), np.zeros(256)
+    reference[0], reference[16] = 50, 50
+    batch[5], batch[20] = 75, 25
+    # 2x2 table [[50, 50], [75, 25]]: expected [[62.5, 37.5], [62.5, 37.5]], statistic 13.333, 1 dof.
+    assert chi_square_p_value(reference, batch) == pytest.approx(math.erfc(math.sqrt(40 / 3 / 2)))
+    assert chi_square_p_value(reference, reference) == pytest.approx(1.0)
+    single = np.zeros(256)
+    single[3] = 10
+    assert chi_square_p_value(single, single * 2) == 1.0  # one bin: nothing can differ
+
+
+def test_a_small_sample_of_the_training_data_does_not_drift_but_a_small_shifted_batch_does(bundled_outcome):
+    """At 100 rows the PSI of a sample of the same data passes 0.25 about half the time."""
+    earlier = bundled_outcome.validated.drop(columns="line_number").assign(batch="earlier")
+    split = split_by_colour(earlier)
+    rng = np.random.default_rng(0)
+    samples = [earlier.iloc[rng.choice(len(earlier), 100, replace=False)].assign(batch="sample") for _ in range(40)]
+    reports = [drift_report(sample, split.train, split.test) for sample in samples]
+    assert sum(report.max_psi > 0.25 for report in reports) >= 10  # the PSI line alone would warn
+    assert sum(bool(report.drifted_channels(0.25)) for report in reports) <= 1
+    shifted = samples[0].iloc[:50].assign(B=np.uint8(250))
+    assert "B" in drift_report(shifted, split.train, split.test).drifted_channels(0.25)

@@ -212,3 +212,19 @@ def test_a_tie_is_not_skin_as_scikit_learn_predict_decides_it():
     assert probability.tolist() == [0.5, 0.5, 0.5]
     assert model_is_skin(model, probes).tolist() == model.predict(probes).tolist() == [False, False, False]
     assert skin_decision(np.array([0.5, np.nextafter(0.5, 1)])).tolist() == [False, True]
+
+
+def test_the_same_pixels_in_another_order_give_the_same_model(bundled_outcome):
+    """A batch ingested again moves to the end of its table: the model must not change with it.
+
+    A random forest draws its bootstrap rows by position (as boosting on more than 200,000 rows
+    picks the rows its bins are made from), so without one fitting order it would.
+    """
+    train = bundled_outcome.validated.iloc[::8].reset_index(drop=True)
+    reordered = pd.concat([train.iloc[len(train) // 3 :], train.iloc[: len(train) // 3]], ignore_index=True)
+    first, second = (
+        fit_classifier(build_estimator("random_forest", n_estimators=5, random_state=0), frame).model for frame in (train, reordered)
+    )
+    levels = np.arange(0, 256, 5, dtype=np.uint8)
+    grid = np.stack(np.meshgrid(levels, levels, levels), axis=-1).reshape(-1, 3)
+    assert np.array_equal(skin_probability_of_colours(first, grid), skin_probability_of_colours(second, grid))

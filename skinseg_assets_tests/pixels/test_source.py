@@ -392,6 +392,15 @@ def test_trailing_blank_lines_are_not_rows_but_inner_blank_lines_are():
     assert outcome.rejected["rules"].tolist() == ["wrong_field_count"]
 
 
+@pytest.mark.parametrize("header", [[], ["B\tG\tR\tlabel"]], ids=["no-header", "header"])
+def test_leading_blank_lines_are_not_rows_and_line_numbers_still_count_them(header):
+    parsed = parse(pixel_bytes(["", "  ", *header, *tab_lines()[:2]]))
+    first = 3 + len(header)
+    assert parsed.raw["line_number"].tolist() == [first, first + 1]
+    assert text_fields(parsed.raw) == [tuple(line.split("\t")) for line in tab_lines()[:2]]
+    assert (parsed.header is not None) == bool(header)
+
+
 def test_a_last_line_of_empty_fields_is_a_rejected_row_not_a_blank_line():
     parsed = parse(pixel_bytes([tab_lines()[0], "\t\t\t", ""]))
     assert parsed.raw["line_number"].tolist() == [1, 2]

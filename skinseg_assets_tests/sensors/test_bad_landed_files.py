@@ -190,3 +190,20 @@ def test_tsv_and_parquet_files_land_like_text_files(landing, instance):
         assert validated["is_skin"].tolist() == skin
     parquet_pixels = defs.load_asset_value("validated_skin_pixels", instance=instance, partition_key="day-3.parquet")
     assert parquet_pixels[["B", "G", "R"]].values.tolist() == [[74, 85, 123], [10, 20, 30]]
+
+
+def test_a_file_rewritten_after_its_run_was_requested_fails_that_run_and_the_next_tick_takes_it(landing, instance):
+    land_file(landing, "day-1.txt", GOOD)
+    defs = build_definitions()
+    result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"])
+    (request,) = [request for request in result.run_requests if request.partition_key == "day-1.txt"]
+    land_file(landing, "day-1.txt", GOOD[:15], age_seconds=None)  # half rewritten when the run starts
+    run = defs.resolve_job_def("ingest_batch_job").execute_in_process(
+        instance=instance, partition_key="day-1.txt", raise_on_error=False, tags=request.tags
+    )
+    assert not run.success
+    assert "day-1.txt: changed since this run was requested" in run.failure_data_for_node("raw_skin_pixels").error.message
+    assert (landing / "day-1.txt").read_text() == GOOD[:15]
+    land_file(landing, "day-1.txt", GOOD + GOOD)  # finished and settled
+    later = tick_landing_zone_sensor(instance, defs.resources["landing_zone"], cursor=result.cursor)
+    assert [request.partition_key for request in later.run_requests] == ["day-1.txt"]

@@ -158,7 +158,8 @@ def test_the_bundled_batch_already_ingested_by_training_job_is_not_ingested_agai
 @pytest.mark.parametrize(
     "name",
     [".day-1.txt", "day-1.txt.tmp", "day-1.txt.part", "_day-1.txt", "day-1.txt~", "notes.md",
-     ".staging/day-1.txt", "_temporary/0/task_1/part-00000.csv"],  # staged by a writer, renamed when done
+     ".staging/day-1.txt", "_temporary/0/task_1/part-00000.csv",  # staged by a writer, renamed when done
+     "day-1.txt.download/day-1.txt"],  # a browser's download bundle, still arriving
 )
 def test_hidden_temporary_and_foreign_files_are_not_taken(instance, zone, tmp_path, name):
     land_file(tmp_path / "landing", name, ROWS)
@@ -178,7 +179,7 @@ def test_a_file_still_being_written_waits_for_a_later_tick(instance, tmp_path):
 
 def test_a_failing_tick_raises_and_the_next_one_from_the_last_cursor_loses_nothing(instance, tmp_path):
     class BrokenZone(LandingZone):
-        def list_files(self):
+        def list_files(self, *args, **kwargs):
             raise ConnectionError("bucket unreachable")
 
     landing = tmp_path / "landing"

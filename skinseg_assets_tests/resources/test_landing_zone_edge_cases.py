@@ -1,0 +1,117 @@
+"""LandingZone's listing where file systems and writers misbehave: one odd file never stops the others."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from skinseg_assets.assets.ingestion import read_batch
+from skinseg_assets.pixels.batches import batch_key
+from skinseg_assets.pixels.source import PixelFileError, parse_pixel_file
+from skinseg_assets.resources.blob_store import LazyGCSResource
+from skinseg_assets.resources.landing_zone import LandingZone
+from skinseg_assets_tests.helpers import land_file
+
+ROWS = "74\t85\t123\t1\n10\t20\t30\t2\n"
+
+
+def local_zone(root: Path | str, **settings) -> LandingZone:
+    return LandingZone(uri=str(root), gcs=LazyGCSResource(), **settings)
+
+
+def listed(zone: LandingZone, **options) -> tuple[list[str], list[str]]:
+    warnings = []
+    names = [landed.name for landed in zone.list_files(warn=warnings.append, **options)]
+    return names, warnings
+
+
+def test_a_name_that_is_not_utf8_is_named_and_left_while_the_others_are_taken(tmp_path):
+    land_file(tmp_path, "day-1.txt", ROWS)
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.txt", "wb") as latin1:  # the name a Latin-1 zip file gives
+        latin1.write(ROWS.encode())
+    os.utime(os.fsencode(tmp_path) + b"/caf\xe9.txt", (time.time() - 60, time.time() - 60))
+    zone = local_zone(tmp_path)
+    names, warnings = listed(zone)
+    assert names == ["day-1.txt"]
+    assert len(warnings) == 1 and "caf\\xe9.txt" in warnings[0] and "not UTF-8" in warnings[0]
+    assert zone.find("day-1.txt").name == "day-1.txt"
+    assert (tmp_path / "day-1.txt").read_text() == ROWS
+
+
+def test_two_names_with_one_batch_key_the_first_keeps_it_and_the_second_is_named(tmp_path):
+    folder = "exports/hospital-a/dermatology/skin-pixel-samples/2024/camera-07/calibrated/white-balanced"
+    first, second = f"{folder}/pixels-000000082681.txt", f"{folder}/pixels-000000091883.txt"
+    assert batch_key(first) == batch_key(second)  # a prefix cut at 91 characters and a 32-bit hash
+    land_file(tmp_path, first, ROWS)
+    land_file(tmp_path, second, ROWS + "1\t2\t3\t2\n")
+    zone = local_zone(tmp_path)
+    names, warnings = listed(zone)
+    assert names == [first]
+    assert len(warnings) == 1 and second in warnings[0] and "rename one" in warnings[0]
+    assert zone.find(batch_key(first)).name == first  # every run reads the same file
+
+
+def test_a_folder_removed_while_listing_is_skipped_and_an_unreadable_one_fails_the_listing(tmp_path, monkeypatch):
+    land_file(tmp_path, "day-1.txt", ROWS)
+    land_file(tmp_path, "vanishing/part-0.txt", ROWS)
+    land_file(tmp_path, "locked/part-0.txt", ROWS)
+    zone = local_zone(tmp_path)
+    scandir = os.scandir
+    failing = {}
+
+    def scandir_with_failures(path):
+        for folder, error in failing.items():
+            if os.fspath(path).endswith(folder):
+                raise error
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_with_failures)
+    failing["vanishing"] = FileNotFoundError(2, "No such file or directory")  # a writer's staging folder, gone
+    assert listed(zone)[0] == ["day-1.txt", "locked/part-0.txt"]
+    failing["locked"] = PermissionError(13, "Permission denied")
+    with pytest.raises(PermissionError):
+        zone.list_files()
+
+
+def test_a_file_with_a_modification_time_in_the_future_is_taken_once_it_settles(tmp_path):
+    path = Path(land_file(tmp_path, "day-1.txt", ROWS, age_seconds=None))
+    in_three_hours = time.time() + 3 * 3600
+    os.utime(path, (in_three_hours, in_three_hours))  # cp -p from a machine whose clock is fast
+    zone = local_zone(tmp_path, settle_seconds=0.3)
+    assert listed(zone)[0] == []
+    time.sleep(0.4)
+    assert listed(zone)[0] == ["day-1.txt"]
+
+
+def test_a_landing_folder_under_the_home_folder_is_found_as_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    assert listed(local_zone("~/landing"))[0] == ["day-1.txt"]
+
+
+def test_a_symbolic_link_is_read_in_the_format_of_its_own_name(tmp_path):
+    import pandas as pd
+
+    cache = tmp_path / "cache" / "3f9a1c0d2e7b"  # a content-addressed cache object (DVC), no suffix
+    cache.parent.mkdir()
+    pd.DataFrame({"B": [74, 10], "G": [85, 20], "R": [123, 30], "label": [1, 2]}).to_parquet(cache)
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "day-1.parquet").symlink_to(cache)
+    zone = local_zone(tmp_path / "landing")
+    pixel_file = zone.read(zone.find("day-1.parquet"))
+    assert pixel_file.source.endswith("day-1.parquet")
+    assert parse_pixel_file(pixel_file).raw[["B", "G", "R", "label"]].values.tolist() == [["74", "85", "123", "1"], ["10", "20", "30", "2"]]
+
+
+def test_a_run_reads_only_the_version_it_was_requested_for(tmp_path):
+    land_file(tmp_path, "day-1.txt", ROWS)
+    zone = local_zone(tmp_path)
+    requested = zone.find("day-1.txt").identity
+    assert read_batch("day-1.txt", "", zone, LazyGCSResource(), requested).content == ROWS.encode()
+    land_file(tmp_path, "day-1.txt", ROWS[:9], age_seconds=None)  # being rewritten when the run starts
+    with pytest.raises(PixelFileError, match=r"changed since this run was requested \(requested version size:23:.*, now size:9:") as error:
+        read_batch("day-1.txt", "", zone, LazyGCSResource(), requested)
+    assert error.value.source == str(tmp_path / "day-1.txt")
+    # A run nobody requested for a version (from the UI, say) reads what is there.
+    assert read_batch("day-1.txt", "", zone, LazyGCSResource()).content == ROWS[:9].encode()
