@@ -34,8 +34,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
         # retrain for nothing. The cursor notes it with no request made.
         seen[bundled.batch] = Seen(identity=bundled.identity, requests=0)
     # Listing first: if it fails, the tick fails and the cursor stays where it was (no file is lost).
-    if not landing_zone.is_gcs and not landing_zone.local_root.exists():
-        context.log.info(f"the landing zone {landing_zone.local_root} does not exist (yet): no files to take")
+    if landing_zone.is_missing:
+        context.log.debug(f"the landing zone {landing_zone.local_root} does not exist (yet): no files to take")
     landed = [bundled] + [
         BatchRequest(batch=landed_file.batch, identity=landed_file.identity, uri=landed_file.uri)
         for landed_file in landing_zone.list_files(warn=context.log.warning)

@@ -18,7 +18,10 @@ TRAINING_SPLIT = dg.AssetSelection.assets("train_pixels", "test_pixels")
 
 class DriftReportConfig(dg.Config):
     max_psi: float = Field(
-        default=0.25, gt=0.0, description="Largest per-channel PSI before the check warns (0.25 is a common 'significant shift' line)"
+        default=0.25,
+        gt=0.0,
+        description="Largest per-channel PSI a batch may have without drifting (0.25 is a common 'significant shift' "
+        "line); a channel over it warns if the shift is also significant",
     )
     significance: float = Field(
         default=SIGNIFICANCE,
@@ -70,7 +73,7 @@ def pixel_drift_report(
         "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
         "Share of new colours (in no other batch)": dg.MetadataValue.float(round(report.new_colour_share, 4)),
     }
-    if report.batch_rows and report.reference_rows:
+    if report.compared:
         channels = drift_png(validated_skin_pixels, reference, f"batch {batch} vs. training data")
         metadata["Channels"] = markdown_image(channels, "channel histograms")
         metadata.update(stored_images(blob_store, f"pixel_drift_report/{batch}/{context.run.run_id}", {"Channels": channels}))
@@ -92,6 +95,7 @@ def pixel_drift_report(
             "Drifted channels": ", ".join(drifted) or "none",
             "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
             "Threshold": dg.MetadataValue.float(config.max_psi),
+            **{f"p-value {channel}": metadata[f"p-value {channel}"] for channel in report.p_values},
             "Significance": dg.MetadataValue.float(config.significance),
             "Batch rows": dg.MetadataValue.int(report.batch_rows),
             "Reference rows": dg.MetadataValue.int(report.reference_rows),

@@ -49,14 +49,7 @@ def read_batch(
         return read_pixel_source(source_uri, gcs)
     if batch == BUNDLED_BATCH:
         return read_bundled_uci()
-    landed = landing_zone.find(batch)
-    if requested_identity is not None and landed.identity != requested_identity:
-        raise PixelFileError(
-            landed.uri,
-            f"changed since this run was requested (requested version {requested_identity}, now {landed.identity}); "
-            "the landing-zone sensor requests a run for the new version once it has settled",
-        )
-    return landing_zone.read(landed)
+    return landing_zone.read(landing_zone.find(batch), version=requested_identity)
 
 
 # Latest materializations fetched per query: within Dagster's cap on records per fetch (10,000 by

@@ -62,7 +62,9 @@ def batch_key(name: str) -> str:
 
     A clean name is its own key. Otherwise path separators, quotes, spaces and anything else SQL
     or a URL could read specially become '_', and a short hash of the original name is appended
-    so that two names never share a key ('Day 1.txt' and 'day_1.txt' stay apart).
+    so that two names almost never share a key ('Day 1.txt' and 'day_1.txt' stay apart). Names over
+    100 characters are cut, so two long names can (rarely) meet: the landing zone then takes the
+    first by name and names the other (`LandingZone.list_files`).
     """
     cleaned = re.sub(r"[^a-z0-9_.-]+", "_", name.strip().lower()).strip("._-")
     if not cleaned:

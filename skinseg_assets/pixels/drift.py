@@ -1,7 +1,7 @@
 """How a batch's pixels differ from the training data: per-channel distance, skin share, new colours."""
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ class DriftReport:
 
     # Chi-square test per channel: the chance of bins this different if batch and reference had
     # one distribution. Not stored in the table (as_row): it is the check's, with the threshold.
-    p_values: dict[str, float] = field(default_factory=dict)
+    p_values: dict[str, float]
 
     @property
     def max_psi(self) -> float:
@@ -119,6 +119,7 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, reference_test_si
             batch_skin_share=class_balance(batch),
             reference_skin_share=class_balance(reference),
             new_colour_share=new_colour_share,
+            p_values={},
         )
     psi, ks, p_values = {}, {}, {}
     for channel in CHANNELS:

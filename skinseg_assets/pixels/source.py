@@ -77,7 +77,7 @@ def read_bundled_uci() -> PixelFile:
     return pixel_file
 
 
-def _sniff_delimiter(source: str, first_line: str) -> str:
+def _sniff_delimiter(source: str, first_line: str, line_number: int = 1) -> str:
     for delimiter in ACCEPTED_DELIMITERS:
         if delimiter in first_line:
             return delimiter
@@ -85,12 +85,12 @@ def _sniff_delimiter(source: str, first_line: str) -> str:
         if delimiter in first_line.strip():
             raise PixelFileError(
                 source,
-                f"line 1 is separated by {name}s ({first_line.strip()!r}); "
+                f"line {line_number} is separated by {name}s ({first_line.strip()!r}); "
                 "expected tab- or comma-separated B, G, R, label",
             )
     raise PixelFileError(
         source,
-        f"line 1 ({first_line.strip()!r}) has a single field; "
+        f"line {line_number} ({first_line.strip()!r}) has a single field; "
         "expected 4 tab- or comma-separated fields: B, G, R, label",
     )
 
@@ -100,7 +100,7 @@ def _is_header(fields: list[str]) -> bool:
     return bool(names) and names <= HEADER_NAMES
 
 
-def _header_order(source: str, header: str, fields: list[str]) -> tuple[str, ...]:
+def _header_order(source: str, header: str, fields: list[str], line_number: int = 1) -> tuple[str, ...]:
     """The column (B, G, R or label) each field of a header line names, in the header's order.
 
     Refuses a header that names a column twice or leaves one out: its rows could not be read
@@ -116,7 +116,7 @@ def _header_order(source: str, header: str, fields: list[str]) -> tuple[str, ...
         ] + [f"has no {column} column" for column in missing]
         raise PixelFileError(
             source,
-            f"line 1 is a header ({header.strip()!r}) that {' and '.join(problems)}; "
+            f"line {line_number} is a header ({header.strip()!r}) that {' and '.join(problems)}; "
             "expected each of B, G, R, label once",
         )
     return order
@@ -162,15 +162,15 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     text = text[start_of_first_line:]
 
     first_line, _, rest = text.partition("\n")
-    delimiter = _sniff_delimiter(source, first_line)
+    delimiter = _sniff_delimiter(source, first_line, 1 + blank_lines)
     header = None
     first_row = 1 + blank_lines
     order = PIXEL_FIELDS  # the column each field position holds
     header_fields = first_line.split(delimiter)
     if _is_header(header_fields):
         header = first_line
+        order = _header_order(source, header, header_fields, first_row)
         first_row += 1
-        order = _header_order(source, header, header_fields)
         if "\n" not in text:
             raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")
         text = rest

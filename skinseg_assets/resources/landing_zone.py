@@ -12,9 +12,12 @@ from stat import S_ISREG
 import dagster as dg
 from pydantic import Field
 
-from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name, is_pixel_folder_name, is_utf8
+from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name, is_pixel_folder_name, is_utf8, same_version
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
 from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
+
+
+GCS_GENERATION = "generation:"  # a GCS object's identity: its generation
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -44,38 +47,50 @@ class LandingZone(dg.ConfigurableResource):
         """Pixel files, sorted by name; only finished ones unless `settled_only` is False.
 
         Raises if the zone cannot be listed (a folder it may not read included). A file it cannot
-        take is left where it is and named to `warn`: a name that is not UTF-8, or a second name
-        with the batch key of another (the first by name keeps it).
+        take is left where it is and named to `warn`: a name that is not UTF-8, one it cannot stat
+        (a symbolic link loop), or a second name with the batch key of another (the first by name
+        keeps it, settled or not, so that the sensor and the runs always mean the same file).
         """
         warn = warn or (lambda message: None)
         if self.is_gcs:
             bucket_name, prefix = self._bucket_and_prefix()
             files = [
-                LandedFile(
-                    name=blob.name[len(prefix) :],
-                    uri=f"gs://{bucket_name}/{blob.name}",
-                    identity=f"generation:{blob.generation}",
+                (
+                    LandedFile(
+                        name=blob.name[len(prefix) :],
+                        uri=f"gs://{bucket_name}/{blob.name}",
+                        identity=f"{GCS_GENERATION}{blob.generation}",
+                    ),
+                    True,  # an object is whole once it exists
                 )
                 for blob in self._bucket().list_blobs(prefix=prefix)
                 if is_pixel_file_name(blob.name[len(prefix) :])
             ]
         else:
-            files = self._local_files(settled_only, warn)
-        by_batch: dict[str, LandedFile] = {}
-        for landed in sorted(files, key=lambda landed: landed.name):
-            taken = by_batch.setdefault(landed.batch, landed)
+            files = self._local_files(warn)
+        by_batch: dict[str, tuple[LandedFile, bool]] = {}
+        for landed, settled in sorted(files, key=lambda file: file[0].name):
+            taken, _ = by_batch.setdefault(landed.batch, (landed, settled))
             if taken is not landed:
                 warn(f"{landed.uri} is not taken: {taken.name!r} already has its batch key {landed.batch!r}; rename one of them")
-        return list(by_batch.values())
+        return [landed for landed, settled in by_batch.values() if settled or not settled_only]
 
     @property
     def local_root(self) -> Path:
         return Path(self.uri).expanduser()
 
-    def _local_files(self, settled_only: bool, warn: Callable[[str], None]) -> list[LandedFile]:
-        root = self.local_root
-        if not root.exists():
+    @property
+    def is_missing(self) -> bool:
+        """A local landing folder that does not exist (yet): nothing has landed."""
+        return not self.is_gcs and not self.local_root.exists()
+
+    def _local_files(self, warn: Callable[[str], None]) -> list[tuple[LandedFile, bool]]:
+        """Each pixel file with whether it has settled."""
+        if self.is_missing:
             return []
+        root = self.local_root
+        if not root.is_dir():
+            raise NotADirectoryError(f"the landing zone {root} is not a folder")
 
         def walk_error(error: OSError) -> None:
             # A folder removed while being walked (a writer's staging folder) is skipped; any other
@@ -99,10 +114,14 @@ class LandingZone(dg.ConfigurableResource):
                 try:
                     stat = path.stat()
                 except FileNotFoundError:
-                    continue  # removed since the folder was read
-                if not S_ISREG(stat.st_mode) or (settled_only and now - last_write(stat) < self.settle_seconds):
-                    continue  # may still be being written; a later tick takes it
-                files.append(LandedFile(name=name, uri=str(path.absolute()), identity=local_identity(stat)))
+                    continue  # removed since the folder was read, or a link to nothing
+                except OSError as error:
+                    warn(f"{path} is not taken: {error.strerror}")
+                    continue
+                if S_ISREG(stat.st_mode):
+                    # Not settled: it may still be being written; a later tick takes it.
+                    settled = now - last_write(stat) >= self.settle_seconds
+                    files.append((LandedFile(name=name, uri=str(path.absolute()), identity=local_identity(stat)), settled))
         return files
 
     def find(self, batch: str) -> LandedFile:
@@ -112,8 +131,49 @@ class LandingZone(dg.ConfigurableResource):
                 return landed
         raise PixelFileError(f"{self.uri} (batch {batch})", "no landed file has this batch key any more")
 
-    def read(self, landed: LandedFile) -> PixelFile:
-        return read_pixel_source(landed.uri, self.gcs)
+    def read(self, landed: LandedFile, version: str | None = None) -> PixelFile:
+        """The file's bytes. With `version` (an identity the sensor listed), that version only: a file
+        replaced or rewritten since, before or while it is read, raises PixelFileError."""
+        if landed.uri.startswith("gs://"):
+            if version is None or not version.startswith(GCS_GENERATION):
+                return read_pixel_source(landed.uri, self.gcs)
+            from google.api_core.exceptions import NotFound, PreconditionFailed
+
+            bucket, name = split_gs_uri(landed.uri)
+            blob = self.gcs.get_client().bucket(bucket).blob(name)
+            try:
+                content = blob.download_as_bytes(if_generation_match=int(version[len(GCS_GENERATION) :]))
+            except PreconditionFailed:
+                raise changed_since_requested(landed.uri, version, landed.identity) from None
+            except NotFound:
+                raise PixelFileError(landed.uri, "does not exist") from None
+            # The generation the bytes came from (a response header): what an emulator that ignores
+            # the precondition would serve is checked too.
+            received = f"{GCS_GENERATION}{blob.generation}"
+            if received != version:
+                raise changed_since_requested(landed.uri, version, received)
+            return PixelFile(source=landed.uri, content=content)
+        if version is None:
+            return read_pixel_source(landed.uri, self.gcs)
+        try:
+            with open(landed.uri, "rb") as handle:
+                before = local_identity(os.fstat(handle.fileno()))
+                content = handle.read() if same_version(version, before) else b""
+                after = local_identity(os.fstat(handle.fileno()))  # a write while reading changes it
+        except FileNotFoundError:
+            raise PixelFileError(landed.uri, "does not exist or is not a file") from None
+        if not (same_version(version, before) and after == before):
+            raise changed_since_requested(landed.uri, version, after)
+        return PixelFile(source=landed.uri, content=content)
+
+
+def changed_since_requested(uri: str, requested: str, now: str) -> PixelFileError:
+    return PixelFileError(
+        uri,
+        f"changed since this run was requested (requested version {requested}, now {now}); not read. The "
+        "landing-zone sensor requests a run for each new version once it has settled (a re-execution "
+        "asks for the old version again: launch a new run instead)",
+    )
 
 
 def last_write(stat: os.stat_result) -> float:

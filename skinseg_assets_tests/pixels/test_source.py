@@ -401,6 +401,19 @@ def test_leading_blank_lines_are_not_rows_and_line_numbers_still_count_them(head
     assert (parsed.header is not None) == bool(header)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\n\nB,B,R,label\n1,2,3,1\n", "line 3 is a header ('B,B,R,label') that names B twice"),
+        (b"\n\n1;2;3;1\n", "line 3 is separated by semicolons"),
+    ],
+    ids=["header", "delimiter"],
+)
+def test_after_leading_blank_lines_a_file_level_error_names_the_line_in_the_file(content, message):
+    with pytest.raises(PixelFileError, match=re.escape(message)):
+        parse(content)
+
+
 def test_a_last_line_of_empty_fields_is_a_rejected_row_not_a_blank_line():
     parsed = parse(pixel_bytes([tab_lines()[0], "\t\t\t", ""]))
     assert parsed.raw["line_number"].tolist() == [1, 2]

@@ -115,3 +115,60 @@ def test_a_run_reads_only_the_version_it_was_requested_for(tmp_path):
     assert error.value.source == str(tmp_path / "day-1.txt")
     # A run nobody requested for a version (from the UI, say) reads what is there.
     assert read_batch("day-1.txt", "", zone, LazyGCSResource()).content == ROWS[:9].encode()
+
+
+def test_a_symbolic_link_loop_is_named_and_the_other_files_are_taken(tmp_path):
+    land_file(tmp_path, "day-1.txt", ROWS)
+    (tmp_path / "self.txt").symlink_to("self.txt")
+    zone = local_zone(tmp_path)
+    names, warnings = listed(zone)
+    assert names == ["day-1.txt"]
+    assert len(warnings) == 1 and "self.txt is not taken: Too many levels of symbolic links" in warnings[0]
+    assert read_batch("day-1.txt", "", zone, LazyGCSResource()).content == ROWS.encode()
+
+
+def test_the_first_name_keeps_a_shared_batch_key_even_while_it_is_still_being_written(tmp_path):
+    """Else the sensor would take the second file and the run, reading by key, the first."""
+    folder = "exports/hospital-a/dermatology/skin-pixel-samples/2024/camera-07/calibrated/white-balanced"
+    first, second = f"{folder}/pixels-000000082681.txt", f"{folder}/pixels-000000091883.txt"
+    land_file(tmp_path, second, ROWS)
+    land_file(tmp_path, first, ROWS, age_seconds=None)  # landing now
+    zone = local_zone(tmp_path, settle_seconds=30)
+    names, warnings = listed(zone)
+    assert names == [] and len(warnings) == 1 and second in warnings[0]
+    assert zone.find(batch_key(first)).name == first
+
+
+def test_a_landing_zone_that_is_a_file_fails_the_listing(tmp_path):
+    (tmp_path / "landing").write_text(ROWS)
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        local_zone(tmp_path / "landing").list_files()
+    assert local_zone(tmp_path / "nothing-yet").list_files() == []
+
+
+def test_a_run_requested_before_ctime_was_in_identities_reads_the_unchanged_file(tmp_path):
+    """A re-executed or retried run copies its parent's tags, perhaps from an older release."""
+    path = Path(land_file(tmp_path, "day-1.txt", ROWS))
+    older_identity = f"size:{path.stat().st_size}:mtime_ns:{path.stat().st_mtime_ns}"
+    assert read_batch("day-1.txt", "", local_zone(tmp_path), LazyGCSResource(), older_identity).content == ROWS.encode()
+
+
+def test_a_file_rewritten_between_finding_and_reading_it_is_not_read(tmp_path):
+    land_file(tmp_path, "day-1.txt", ROWS)
+    zone = local_zone(tmp_path)
+    landed = zone.find("day-1.txt")
+    land_file(tmp_path, "day-1.txt", ROWS[:9], age_seconds=None)
+    with pytest.raises(PixelFileError, match="changed since this run was requested"):
+        zone.read(landed, version=landed.identity)
+
+
+def test_on_gcs_a_run_reads_only_the_generation_it_was_requested_for(gcs_bucket):
+    landing = f"gs://{gcs_bucket}/landing"
+    land_file(landing, "day-1.txt", ROWS)
+    zone = LandingZone(uri=landing, gcs=LazyGCSResource())
+    requested = zone.find("day-1.txt").identity
+    assert requested.startswith("generation:")
+    assert read_batch("day-1.txt", "", zone, LazyGCSResource(), requested).content == ROWS.encode()
+    land_file(landing, "day-1.txt", ROWS[:9])  # a new generation, between the request and the run
+    with pytest.raises(PixelFileError, match=rf"changed since this run was requested \(requested version {requested}, now generation:"):
+        read_batch("day-1.txt", "", zone, LazyGCSResource(), requested)
