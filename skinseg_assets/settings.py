@@ -42,6 +42,14 @@ def landing_uri() -> str:
     return os.environ.get(LANDING_URI_ENV) or str(data_dir() / "landing")
 
 
+def gcs_bucket() -> str:
+    """SKINSEG_GCS_BUCKET: the blob-store bucket of the gcs deployment; raises ValueError if unset or empty."""
+    bucket = os.environ.get(GCS_BUCKET_ENV, "").strip()
+    if not bucket:
+        raise ValueError(f"{GCS_BUCKET_ENV} is not set: {DEPLOYMENT_ENV}=gcs keeps models in that bucket")
+    return bucket
+
+
 def gcs_prefix() -> str:
     """The object prefix inside the blob-store bucket: SKINSEG_GCS_PREFIX, else `skinseg`."""
     return os.environ.get(GCS_PREFIX_ENV, "skinseg")

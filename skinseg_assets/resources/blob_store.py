@@ -147,11 +147,32 @@ class LocalBlobStore(BlobStore):
 GCS_DEFAULT_RETRY_SECONDS = 120.0
 
 
+def gcs_patience(retry_seconds: float) -> dict:
+    """google-cloud-storage call arguments: retry a failing request for at most `retry_seconds`, and
+    wait at most that long (and no longer than the library's 60 s) for one attempt's answer."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return {"retry": DEFAULT_RETRY.with_timeout(retry_seconds), "timeout": min(retry_seconds, 60.0)}
+
+
+@contextmanager
+def reading_gcs(uri: str) -> Iterator[None]:
+    """GCS service and credential errors as BlobStoreUnavailableError naming `uri` (network errors
+    are OSErrors already)."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        yield
+    except (GoogleAPIError, GoogleAuthError) as error:
+        raise BlobStoreUnavailableError(f"cannot read {uri}: {error}") from error
+
+
 class GCSBlobStore(BlobStore):
     """Blobs as objects in a GCS bucket, under a prefix."""
 
     gcs: dg.ResourceDependency[LazyGCSResource]
-    bucket: str = Field(description="Bucket that holds the blobs")
+    bucket: str = Field(min_length=1, description="Bucket that holds the blobs")
     prefix: str = Field(default="skinseg", description="Object name prefix inside the bucket")
     read_retry_seconds: float = Field(
         default=GCS_DEFAULT_RETRY_SECONDS,
@@ -181,23 +202,10 @@ class GCSBlobStore(BlobStore):
         return self.uri(key)
 
     def _read_patience(self) -> dict:
-        """retry= and timeout= for a read: retried for read_retry_seconds in all, no attempt waiting
-        longer than that (nor than the library's own 60 s)."""
-        from google.cloud.storage.retry import DEFAULT_RETRY
+        return gcs_patience(self.read_retry_seconds)
 
-        return {"retry": DEFAULT_RETRY.with_timeout(self.read_retry_seconds), "timeout": min(self.read_retry_seconds, 60.0)}
-
-    @contextmanager
-    def _reading(self, uri: str) -> Iterator[None]:
-        """GCS service and credential errors as BlobStoreUnavailableError naming `uri` (network
-        errors are OSErrors already)."""
-        from google.api_core.exceptions import GoogleAPIError
-        from google.auth.exceptions import GoogleAuthError
-
-        try:
-            yield
-        except (GoogleAPIError, GoogleAuthError) as error:
-            raise BlobStoreUnavailableError(f"cannot read {uri}: {error}") from error
+    def _reading(self, uri: str):
+        return reading_gcs(uri)
 
     def read_bytes(self, key: str) -> bytes:
         from google.api_core.exceptions import NotFound
@@ -206,6 +214,10 @@ class GCSBlobStore(BlobStore):
             try:
                 return self._bucket().blob(self._name(key)).download_as_bytes(**self._read_patience())
             except NotFound:
+                # A missing bucket (a typo in SKINSEG_GCS_BUCKET) is a store that cannot be read, not
+                # a missing file: "no champion yet" or "removed outside skinseg" would mislead.
+                if not self._bucket().exists(**self._read_patience()):
+                    raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: bucket {self.bucket} does not exist") from None
                 raise FileNotFoundError(f"no blob {self.uri(key)}") from None
 
     def list_keys(self, prefix: str = "") -> list[str]:

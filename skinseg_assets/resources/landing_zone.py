@@ -14,7 +14,7 @@ from pydantic import Field
 
 from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name, is_pixel_folder_name, is_utf8, same_version
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
-from skinseg_assets.resources.blob_store import LazyGCSResource, split_gs_uri
+from skinseg_assets.resources.blob_store import LazyGCSResource, gcs_patience, reading_gcs, split_gs_uri
 
 
 GCS_GENERATION = "generation:"  # a GCS object's identity: its generation
@@ -29,6 +29,12 @@ class LandingZone(dg.ConfigurableResource):
         default=2.0,
         ge=0.0,
         description="A local file is taken only once it has not changed for this long (still being written otherwise)",
+    )
+    list_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a failing gs:// listing is retried before the tick fails: within the 60 s Dagster "
+        "gives a sensor tick, so the tick reports the GCS error, not a timeout",
     )
 
     @property
@@ -63,7 +69,7 @@ class LandingZone(dg.ConfigurableResource):
                     ),
                     True,  # an object is whole once it exists
                 )
-                for blob in self._bucket().list_blobs(prefix=prefix)
+                for blob in self._listed_blobs(prefix)
                 if is_pixel_file_name(blob.name[len(prefix) :])
             ]
         else:
@@ -74,6 +80,10 @@ class LandingZone(dg.ConfigurableResource):
             if taken is not landed:
                 warn(f"{landed.uri} is not taken: {taken.name!r} already has its batch key {landed.batch!r}; rename one of them")
         return [landed for landed, settled in by_batch.values() if settled or not settled_only]
+
+    def _listed_blobs(self, prefix: str) -> list:
+        with reading_gcs(self.uri):
+            return list(self._bucket().list_blobs(prefix=prefix, **gcs_patience(self.list_retry_seconds)))
 
     @property
     def local_root(self) -> Path:

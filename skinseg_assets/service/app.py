@@ -106,11 +106,11 @@ def create_app(source: ChampionSource | None = None, max_pixels_per_request: int
     starting = threading.Lock()  # concurrent first requests make one source, not one each
 
     def serving() -> ServingModel:
-        if state["source"] is None:
-            with starting:
-                if state["source"] is None:
-                    state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
         try:
+            if state["source"] is None:
+                with starting:
+                    if state["source"] is None:
+                        state["source"] = ChampionSource(ChampionStore(blob_store_from_environment()))
             return state["source"].get()
         except NO_SERVABLE_CHAMPION as error:
             raise HTTPException(status_code=503, detail=str(error)) from None

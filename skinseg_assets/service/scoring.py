@@ -36,8 +36,14 @@ def blob_store_from_environment() -> BlobStore:
     read gives up after STORE_READ_RETRY_SECONDS."""
     import dagster as dg
 
+    from skinseg_assets import settings
     from skinseg_assets.resources import build_blob_store
 
+    try:
+        if settings.deployment() == "gcs":
+            settings.gcs_bucket()
+    except ValueError as error:  # a settings mistake: said plainly (503, exit 1), not a 500
+        raise ChampionUnavailableError(f"cannot open the blob store: {error}") from None
     with dg.build_resources({"blob_store": build_blob_store(read_retry_seconds=STORE_READ_RETRY_SECONDS)}) as resources:
         return resources.blob_store
 
@@ -127,11 +133,10 @@ class ChampionSource:
         if serving is None:
             self._lock.acquire()
         try:
-            now = self._clock()
             if self._serving is not None and self._fresh():
                 return self._serving  # another request looked while this one waited
             try:
-                return self._look(now)
+                return self._look()
             except OSError as error:  # BlobStore.read_bytes' "cannot read the store"
                 if self._serving is None:
                     raise ChampionUnavailableError(f"cannot read the champion from the blob store: {error}") from error
@@ -140,7 +145,8 @@ class ChampionSource:
                     error,
                     self._serving.manifest.name,
                 )
-                self._checked_at = now
+                # The next look is a TTL after this one ended: a failing look may take ~10 s.
+                self._checked_at = self._clock()
                 return self._serving
         finally:
             self._lock.release()
@@ -148,7 +154,7 @@ class ChampionSource:
     def _fresh(self) -> bool:
         return self._checked_at is not None and self._clock() - self._checked_at < self.ttl_seconds
 
-    def _look(self, now: float) -> ServingModel:
+    def _look(self) -> ServingModel:
         """Read the pointer; load the champion it names if it is another one, or its new table."""
         manifest = self.store.current()
         if manifest is None:
@@ -161,7 +167,7 @@ class ChampionSource:
             log.info("serving champion %s (%s scorer)", manifest.name, self._serving.scorer)
         elif self._serving.lut is None:
             self._take_a_newly_compiled_table()
-        self._checked_at = now
+        self._checked_at = self._clock()
         return self._serving
 
     def _take_a_newly_compiled_table(self) -> None:

@@ -28,6 +28,12 @@ def test_missing_blob_names_its_uri(blob_store):
         blob_store.read_bytes("missing.bin")
 
 
+def test_a_bucket_that_does_not_exist_is_an_unreadable_store_not_a_missing_blob(gcs_bucket):
+    store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=f"{gcs_bucket}-typo", prefix="models")
+    with pytest.raises(BlobStoreUnavailableError, match=rf"champions/current.json: bucket {gcs_bucket}-typo does not exist"):
+        store.read_bytes("champions/current.json")
+
+
 @pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../b", "a//b"])
 def test_unsafe_keys_are_refused(key, tmp_path):
     with pytest.raises(ValueError, match="relative path"):

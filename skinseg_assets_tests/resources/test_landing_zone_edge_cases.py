@@ -172,3 +172,18 @@ def test_on_gcs_a_run_reads_only_the_generation_it_was_requested_for(gcs_bucket)
     land_file(landing, "day-1.txt", ROWS[:9])  # a new generation, between the request and the run
     with pytest.raises(PixelFileError, match=rf"changed since this run was requested \(requested version {requested}, now generation:"):
         read_batch("day-1.txt", "", zone, LazyGCSResource(), requested)
+
+
+def test_a_gcs_outage_fails_the_listing_naming_the_zone_within_a_sensor_ticks_time(monkeypatch):
+    from skinseg_assets.resources.blob_store import BlobStoreUnavailableError
+    from skinseg_assets_tests.helpers import gcs_in_an_outage
+
+    with gcs_in_an_outage() as (endpoint, answered):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        zone = LandingZone(uri="gs://landing-bucket/incoming", gcs=LazyGCSResource(), list_retry_seconds=2)
+        began = time.monotonic()
+        with pytest.raises(BlobStoreUnavailableError, match=r"cannot read gs://landing-bucket/incoming: "):
+            zone.list_files()
+        waited = time.monotonic() - began
+    assert len(answered) >= 2 and waited < 30
+    assert LandingZone(uri="gs://b/p", gcs=LazyGCSResource()).list_retry_seconds == 30  # Dagster allows a tick 60 s

@@ -269,6 +269,28 @@ def test_while_one_request_looks_at_a_slow_store_the_others_are_served_the_loade
     looking.join(10)
 
 
+def test_after_a_slow_failing_look_the_next_requests_do_not_look_again_within_the_ttl(champions):
+    """A look during a GCS outage takes ~10 s of retries: the TTL counts from its end, not its start."""
+    store = FaultyStore(champions.blob_store)
+    now = [0.0]
+    looks = []
+    client = client_for(store, ttl_seconds=5, clock=lambda: now[0])
+    assert client.get("/health").status_code == 200
+
+    def slow_outage():
+        looks.append(now[0])
+        now[0] += 10.0  # the client library's retries
+        connection_refused()
+
+    store.fault = slow_outage
+    now[0] = 5.5
+    assert client.get("/health").json()["model_version"] == 1
+    for _ in range(4):  # 0.5 s apart, as a prober would
+        now[0] += 0.5
+        assert client.get("/health").json()["model_version"] == 1
+    assert looks == [5.5]
+
+
 def test_an_error_that_is_not_the_store_being_unreachable_is_not_taken_for_an_outage(champions):
     def bug():
         raise TypeError("a bug, not an outage")
@@ -405,3 +427,19 @@ def test_concurrent_first_requests_make_one_champion_source(champions, monkeypat
     with TestClient(create_app()) as client, ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(lambda _: client.get("/health").status_code, range(4)))
     assert statuses == [200] * 4 and len(opened) == 1
+
+
+@pytest.mark.parametrize("bucket", [None, "", "  "], ids=["unset", "empty", "blank"])
+def test_a_gcs_deployment_without_a_bucket_is_a_503_naming_the_setting_not_a_500(monkeypatch, bucket):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    if bucket is None:
+        monkeypatch.delenv("SKINSEG_GCS_BUCKET", raising=False)
+    else:
+        monkeypatch.setenv("SKINSEG_GCS_BUCKET", bucket)
+    client = TestClient(create_app())
+    for _ in range(2):  # and again on the next request, not a source stuck half made
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["detail"] == (
+            "cannot open the blob store: SKINSEG_GCS_BUCKET is not set: SKINSEG_DEPLOYMENT=gcs keeps models in that bucket"
+        )

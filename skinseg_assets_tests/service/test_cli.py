@@ -133,3 +133,10 @@ def test_no_champion_exits_1(data_dir, tmp_path, capsys):
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "black.png")
     code, _, err = run(["segment", str(tmp_path / "black.png"), "-o", str(tmp_path / "mask.png")], capsys)
     assert code == 1 and "no champion has been promoted yet" in err
+
+
+def test_a_gcs_deployment_without_a_bucket_exits_1_naming_the_setting(monkeypatch, capsys):
+    monkeypatch.setenv("SKINSEG_DEPLOYMENT", "gcs")
+    monkeypatch.setenv("SKINSEG_GCS_BUCKET", "")
+    code, _, err = run(["predict"], capsys, stdin="74,85,123\n", monkeypatch=monkeypatch)
+    assert code == 1 and "SKINSEG_GCS_BUCKET is not set" in err
