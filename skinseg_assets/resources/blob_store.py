@@ -4,6 +4,8 @@ Both stores expose the same small interface, so the IO manager and the assets ne
 which one they have (the deployment picks it, see `skinseg_assets.resources`).
 """
 
+import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -61,6 +63,10 @@ def stored_images(blob_store: "BlobStore", folder: str, images: dict[str, bytes]
     return metadata
 
 
+class VersionConflictError(RuntimeError):
+    """`replace_bytes` found another version under its key than the one it was told to replace."""
+
+
 class BlobStore(dg.ConfigurableResource):
     """A flat key -> bytes store; keys are '/'-separated relative paths."""
 
@@ -78,11 +84,25 @@ class BlobStore(dg.ConfigurableResource):
         OSError (BlobStoreUnavailableError for GCS) if the store cannot be read."""
         raise NotImplementedError
 
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        """The bytes under `key` (None if there are none) and a token naming that version, for
+        `replace_bytes`; errors as `read_bytes`."""
+        raise NotImplementedError
+
+    def replace_bytes(self, key: str, data: bytes, expected_version: str, content_type: str = "application/octet-stream") -> str:
+        """Like `write_bytes`, but only if `key` still holds the version `read_versioned` named
+        (atomic: of two writers that read the same version, one wins); VersionConflictError if
+        not. Returns the new version's token."""
+        raise NotImplementedError
+
     def list_keys(self, prefix: str = "") -> list[str]:
         raise NotImplementedError
 
     def uri(self, key: str) -> str:
         raise NotImplementedError
+
+
+NO_VERSION = "none"  # the version token of a key with nothing stored under it
 
 
 def _check_key(key: str) -> str:
@@ -131,6 +151,26 @@ class LocalBlobStore(BlobStore):
         if not path.is_file():
             raise FileNotFoundError(f"no blob {self.uri(key)}")
         return path.read_bytes()
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        try:
+            data = self.read_bytes(key)
+        except FileNotFoundError:
+            return None, NO_VERSION
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace_bytes(self, key: str, data: bytes, expected_version: str, content_type: str = "application/octet-stream") -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Writers of this key take turns on a lock file beside it; readers need no lock (the file
+        # is replaced whole).
+        with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.read_versioned(key)[1]
+            if current != expected_version:
+                raise VersionConflictError(f"{self.uri(key)} changed since it was read (another writer)")
+            self.write_bytes(key, data, content_type)
+        return hashlib.sha256(data).hexdigest()
 
     def list_keys(self, prefix: str = "") -> list[str]:
         root = Path(self.root)
@@ -208,11 +248,33 @@ class GCSBlobStore(BlobStore):
         return reading_gcs(uri)
 
     def read_bytes(self, key: str) -> bytes:
+        return self._download(key)[0]
+
+    def read_versioned(self, key: str) -> tuple[bytes | None, str]:
+        try:
+            return self._download(key)
+        except FileNotFoundError:
+            return None, NO_VERSION
+
+    def replace_bytes(self, key: str, data: bytes, expected_version: str, content_type: str = "application/octet-stream") -> str:
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self._bucket().blob(self._name(key))
+        generation = 0 if expected_version == NO_VERSION else int(expected_version)  # 0: no live object
+        try:
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=generation)
+        except PreconditionFailed:
+            raise VersionConflictError(f"{self.uri(key)} changed since it was read (another writer)") from None
+        return str(blob.generation)
+
+    def _download(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and its generation."""
         from google.api_core.exceptions import NotFound
 
         with self._reading(self.uri(key)):
+            blob = self._bucket().blob(self._name(key))
             try:
-                return self._bucket().blob(self._name(key)).download_as_bytes(**self._read_patience())
+                return blob.download_as_bytes(**self._read_patience()), str(blob.generation)
             except NotFound:
                 # A missing bucket (a typo in SKINSEG_GCS_BUCKET) is a store that cannot be read, not
                 # a missing file: "no champion yet" or "removed outside skinseg" would mislead.

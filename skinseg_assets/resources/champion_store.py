@@ -24,13 +24,17 @@ import numpy as np
 
 from skinseg_assets.pixels.lut import CompiledLut, lut_from_bytes, lut_to_bytes
 from skinseg_assets.pixels.model import SKIN_DECISION_RULE, SKIN_THRESHOLD
-from skinseg_assets.resources.blob_store import BlobStore
+from skinseg_assets.resources.blob_store import BlobStore, VersionConflictError
 from skinseg_assets.resources.model_io_manager import UntrustedModelError, loads_model, read_verified_bytes, sha256_of
 
 CHAMPIONS = "champions"
 CURRENT_KEY = f"{CHAMPIONS}/current.json"
 LOOKUP_TABLES = "lookup_tables"
 _MANIFEST = re.compile(rf"^{CHAMPIONS}/v(\d+)/manifest\.json$")
+
+
+class ChampionChangedError(RuntimeError):
+    """The champion pointer moved between reading it and replacing it."""
 
 
 class ChampionNotFoundError(LookupError):
@@ -153,6 +157,9 @@ class ChampionStore:
 
     def __init__(self, blob_store: BlobStore):
         self.blob_store = blob_store
+        # The pointer's version when this store last read it: the champion its caller decided
+        # against. A promotion or rollback replaces that version only (`point_to`).
+        self._pointer_version: str | None = None
 
     # Versions and the pointer
 
@@ -169,7 +176,8 @@ class ChampionStore:
         return record_type.from_json(data, self.blob_store.uri(key))
 
     def pointer(self) -> ChampionPointer | None:
-        return self._record(ChampionPointer, CURRENT_KEY)
+        data, self._pointer_version = self.blob_store.read_versioned(CURRENT_KEY)
+        return None if data is None else ChampionPointer.from_json(data, self.blob_store.uri(CURRENT_KEY))
 
     def manifest(self, version: int) -> ChampionManifest:
         manifest = self._record(ChampionManifest, manifest_key(version))
@@ -197,7 +205,8 @@ class ChampionStore:
         `fields` are the remaining `ChampionManifest` fields (estimator, test_metrics, ...).
         The number is the next free one: the model file is created only if its name is not taken
         (atomically, in a folder and in GCS alike), so two promotions at the same moment get two
-        numbers. The pointer then names whichever of them finished last.
+        numbers. The pointer then names the first to finish: the other finds the pointer changed
+        since it read it (`point_to`), and its version is stored but does not serve.
         """
         existing = self.versions()
         version = (existing[-1] if existing else 0) + 1
@@ -222,6 +231,11 @@ class ChampionStore:
         return manifest
 
     def point_to(self, manifest: ChampionManifest, action: str, reason: str, run_id: str | None = None) -> ChampionPointer:
+        """Point current.json at `manifest`, if it still names what this store last read (the
+        champion the caller decided against); ChampionChangedError if another promotion or rollback
+        moved it since."""
+        if self._pointer_version is None:
+            self.pointer()
         pointer = ChampionPointer(
             version=manifest.version,
             sha256=manifest.sha256,
@@ -231,7 +245,16 @@ class ChampionStore:
             updated_at=utc_now(),
             run_id=run_id,
         )
-        self.blob_store.write_bytes(CURRENT_KEY, pointer.to_json(), content_type="application/json")
+        try:
+            self._pointer_version = self.blob_store.replace_bytes(
+                CURRENT_KEY, pointer.to_json(), self._pointer_version, content_type="application/json"
+            )
+        except VersionConflictError:
+            self._pointer_version = None
+            raise ChampionChangedError(
+                f"{self.blob_store.uri(CURRENT_KEY)} changed since this run read it (another promotion or rollback): "
+                f"{manifest.name} is stored but does not serve; run again to decide against the champion that serves now"
+            ) from None
         return pointer
 
     # Models, checked before loading

@@ -28,6 +28,23 @@ def test_missing_blob_names_its_uri(blob_store):
         blob_store.read_bytes("missing.bin")
 
 
+def test_replacing_a_version_that_another_writer_replaced_is_refused(blob_store):
+    from skinseg_assets.resources.blob_store import NO_VERSION, VersionConflictError
+
+    assert blob_store.read_versioned("current.json") == (None, NO_VERSION)
+    first = blob_store.replace_bytes("current.json", b"v1", NO_VERSION)
+    with pytest.raises(VersionConflictError, match="current.json changed since it was read"):
+        blob_store.replace_bytes("current.json", b"v1 again", NO_VERSION)  # it exists now
+    data, version = blob_store.read_versioned("current.json")
+    assert (data, version) == (b"v1", first)
+    second = blob_store.replace_bytes("current.json", b"v2", version)
+    with pytest.raises(VersionConflictError):
+        blob_store.replace_bytes("current.json", b"v3", version)  # a stale version
+    assert blob_store.read_versioned("current.json") == (b"v2", second)
+    assert "current.json" in " ".join(blob_store.list_keys())  # the lock file beside it is not a key
+    assert blob_store.list_keys() == ["current.json"]
+
+
 def test_a_bucket_that_does_not_exist_is_an_unreadable_store_not_a_missing_blob(gcs_bucket):
     store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=f"{gcs_bucket}-typo", prefix="models")
     with pytest.raises(BlobStoreUnavailableError, match=rf"champions/current.json: bucket {gcs_bucket}-typo does not exist"):

@@ -42,21 +42,50 @@ def test_versions_are_numbered_and_the_pointer_follows(store, models):
     assert (loaded.predict([[74, 85, 123]]) == models[0].predict([[74, 85, 123]])).all()
 
 
-def test_promotions_at_the_same_moment_get_different_versions(store, models):
+def test_promotions_at_the_same_moment_get_different_versions_and_the_first_to_finish_serves(store, models):
+    """Each promotion decided against the champion it read (none here): the pointer moves only if
+    it still names that one, so a later finisher cannot silently replace an earlier one's champion."""
     from concurrent.futures import ThreadPoolExecutor
 
-    # Every promoter first sees no version at all, as if all had listed before any wrote.
-    listed = store.versions
-    store.versions = lambda: []
+    from skinseg_assets.resources.champion_store import ChampionChangedError
+
+    promoters = []
+    for _ in range(4):
+        promoter = ChampionStore(store.blob_store)  # one per run, as production_skin_classifier makes
+        promoter.versions = lambda: []  # every promoter lists before any writes
+        assert promoter.current() is None
+        promoters.append(promoter)
+
+    def promote(promoter_and_model):
+        promoter, model = promoter_and_model
+        try:
+            return publish(promoter, model)
+        except ChampionChangedError as error:
+            return error
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        manifests = list(pool.map(lambda model: publish(store, model), [models[0], models[1]] * 2))
-    store.versions = listed
-    assert sorted(manifest.version for manifest in manifests) == [1, 2, 3, 4]
+        outcomes = list(pool.map(promote, zip(promoters, [models[0], models[1]] * 2)))
+    served = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, ChampionChangedError)]
+    assert len(served) == 1 and len(refused) == 3
+    assert store.current() == served[0]
+    assert all("changed since this run read it" in str(error) and "is stored but does not serve" in str(error) for error in refused)
     assert store.versions() == [1, 2, 3, 4]
-    for manifest in manifests:  # each number holds the model its manifest describes
-        assert store.manifest(manifest.version) == manifest
-        assert store.model_bytes(manifest)
-    assert store.pointer().version in {1, 2, 3, 4}
+    for version in store.versions():  # each number holds the model its manifest describes
+        assert store.model_bytes(store.manifest(version))
+
+
+def test_a_rollback_and_a_promotion_that_read_the_same_champion_do_not_both_move_it(store, models):
+    from skinseg_assets.resources.champion_store import ChampionChangedError
+
+    first, second = publish(store, models[0]), publish(store, models[1])
+    rolling_back, promoting = ChampionStore(store.blob_store), ChampionStore(store.blob_store)
+    assert rolling_back.pointer().version == 2 and promoting.current() == second
+    rolling_back.point_to(first, action="rolled_back", reason="v0002 misses dark skin tones")
+    with pytest.raises(ChampionChangedError, match="v0003 is stored but does not serve"):
+        publish(promoting, models[0])
+    assert store.pointer().version == 1 and store.pointer().action == "rolled_back"
+    assert store.versions() == [1, 2, 3]
 
 
 @pytest.mark.parametrize("damage", [b"{not json", b'{"version": 1}', b"[]"], ids=["not-json", "fields-missing", "not-an-object"])
