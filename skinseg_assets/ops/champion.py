@@ -6,6 +6,7 @@ from pydantic import Field
 from skinseg_assets.assets.serving import history_metadata, load_verified_champion
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import ChampionStore, version_name
+from skinseg_assets.resources.model_io_manager import UntrustedModelError
 from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, Warehouse
 
 
@@ -25,12 +26,18 @@ def rollback_champion(
     target = store.manifest(config.version)
     # Refuse a version whose file no longer matches what was promoted, before it can serve.
     load_verified_champion(store, warehouse, target)
-    previous = store.pointer()
+    try:
+        previous = store.pointer()
+        was = version_name(previous.version) if previous else "no champion"
+    except UntrustedModelError as error:
+        # A damaged pointer serves nothing; a rollback is how it is repaired (the run records what it replaced).
+        context.log.warning(str(error))
+        previous, was = None, "an unreadable champions/current.json"
     if previous is not None and previous.version == target.version:
         # Recording a rollback that changes nothing would only put a false row in the history.
         others = ", ".join(version_name(v) for v in store.versions() if v != target.version) or "none yet"
         raise dg.Failure(f"{target.name} already serves: nothing to roll back (other versions: {others})")
-    reason = f"rolled back from {version_name(previous.version) if previous else 'no champion'} to {target.name}"
+    reason = f"rolled back from {was} to {target.name}"
     if config.reason:
         reason += f": {config.reason}"
     store.point_to(target, action="rolled_back", reason=reason, run_id=context.run_id)

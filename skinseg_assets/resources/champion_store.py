@@ -15,7 +15,7 @@ file may hold only trusted types (`model_io_manager.loads_model`).
 import json
 import re
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -90,10 +90,15 @@ class JsonRecord:
 
     @classmethod
     def from_json(cls, data: bytes, uri: str):
-        """The record stored at `uri`; a file that is not one is refused, naming it."""
+        """The record stored at `uri`; a file that is not one is refused, naming it.
+
+        Fields this release does not know (written by a newer one) are ignored, so that an older
+        service replica or pipeline keeps reading what a newer one wrote."""
         try:
-            return cls(**json.loads(data))
-        except (ValueError, TypeError) as error:  # not JSON, or not this record's fields
+            record = json.loads(data)
+            known = {known_field.name for known_field in fields(cls)}
+            return cls(**{name: value for name, value in record.items() if name in known})
+        except (ValueError, TypeError, AttributeError) as error:  # not JSON, not an object, or fields missing
             raise UntrustedModelError(f"{uri} is not a readable {cls.__name__} ({error}); not used") from None
 
 

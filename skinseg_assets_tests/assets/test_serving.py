@@ -250,6 +250,16 @@ def test_without_unseen_test_rows_of_both_classes_the_champion_stays(data_dir, i
     )
 
 
+def test_a_rollback_repairs_a_damaged_pointer(data_dir, instance):
+    train(instance, GOOD, first=True)
+    pointer = data_dir / "blobs" / "champions" / "current.json"
+    pointer.write_bytes(pointer.read_bytes()[:20])  # truncated (a partial copy, a bad hand edit)
+    assert rollback(instance, 1).success
+    reason = "rolled back from an unreadable champions/current.json to v0001: test"
+    assert store(data_dir).current().version == 1 and store(data_dir).pointer().reason == reason
+    assert history(data_dir) == [("promoted", 1), ("rolled_back", 1)]
+
+
 def test_tampered_champion_is_refused_by_rollback_and_by_the_next_promotion(data_dir, instance):
     train(instance, GOOD, first=True)
     model_file = data_dir / "blobs" / "champions" / "v0001" / "model.skops"

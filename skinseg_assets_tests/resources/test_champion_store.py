@@ -99,6 +99,15 @@ def test_a_damaged_manifest_or_pointer_is_refused_naming_the_file(store, models,
         store.pointer()
 
 
+def test_a_pointer_written_by_a_newer_release_with_more_fields_is_read(store, models):
+    import json
+
+    first = publish(store, models[0])
+    newer = {**json.loads(store.blob_store.read_bytes("champions/current.json")), "canary_share": 0.1}
+    store.blob_store.write_bytes("champions/current.json", json.dumps(newer).encode())
+    assert store.current() == first and store.pointer().version == 1
+
+
 def test_a_changed_model_file_is_refused(store, models):
     champion = publish(store, models[0])
     store.blob_store.write_bytes(champion.model_key, store.blob_store.read_bytes(champion.model_key) + b"\0")
