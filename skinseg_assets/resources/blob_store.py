@@ -244,9 +244,6 @@ class GCSBlobStore(BlobStore):
     def _read_patience(self) -> dict:
         return gcs_patience(self.read_retry_seconds)
 
-    def _reading(self, uri: str):
-        return reading_gcs(uri)
-
     def read_bytes(self, key: str) -> bytes:
         return self._download(key)[0]
 
@@ -271,7 +268,7 @@ class GCSBlobStore(BlobStore):
         """The object's bytes and its generation."""
         from google.api_core.exceptions import NotFound
 
-        with self._reading(self.uri(key)):
+        with reading_gcs(self.uri(key)):
             blob = self._bucket().blob(self._name(key))
             try:
                 return blob.download_as_bytes(**self._read_patience()), str(blob.generation)
@@ -284,7 +281,7 @@ class GCSBlobStore(BlobStore):
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._name("x")[:-1]
-        with self._reading(f"gs://{self.bucket}/{base + prefix}*"):
+        with reading_gcs(f"gs://{self.bucket}/{base + prefix}*"):
             names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **self._read_patience())]
         return sorted(name[len(base) :] for name in names)
 

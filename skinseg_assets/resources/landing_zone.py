@@ -147,21 +147,7 @@ class LandingZone(dg.ConfigurableResource):
         if landed.uri.startswith("gs://"):
             if version is None or not version.startswith(GCS_GENERATION):
                 return read_pixel_source(landed.uri, self.gcs)
-            from google.api_core.exceptions import NotFound, PreconditionFailed
-
-            bucket, name = split_gs_uri(landed.uri)
-            blob = self.gcs.get_client().bucket(bucket).blob(name)
-            try:
-                content = blob.download_as_bytes(if_generation_match=int(version[len(GCS_GENERATION) :]))
-            except PreconditionFailed:
-                raise changed_since_requested(landed.uri, version, landed.identity) from None
-            except NotFound:
-                raise PixelFileError(landed.uri, "does not exist") from None
-            # The generation the bytes came from (a response header): what an emulator that ignores
-            # the precondition would serve is checked too.
-            received = f"{GCS_GENERATION}{blob.generation}"
-            if received != version:
-                raise changed_since_requested(landed.uri, version, received)
+            content, _ = download_gs(landed.uri, self.gcs, int(version[len(GCS_GENERATION) :]))
             return PixelFile(source=landed.uri, content=content)
         if version is None:
             return read_pixel_source(landed.uri, self.gcs)
@@ -208,17 +194,34 @@ def local_identity(stat: os.stat_result) -> str:
     return f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}:ctime_ns:{stat.st_ctime_ns}"
 
 
+def download_gs(uri: str, gcs: LazyGCSResource, generation: int | None = None) -> tuple[bytes, int]:
+    """A gs:// object's bytes and the generation they came from; with `generation`, that one only.
+
+    A missing object, or another generation than the one asked for, is a PixelFileError; a GCS
+    service or credential error a BlobStoreUnavailableError naming the object.
+    """
+    from google.api_core.exceptions import NotFound, PreconditionFailed
+
+    bucket, name = split_gs_uri(uri)
+    requested = f"{GCS_GENERATION}{generation}"
+    with reading_gcs(uri):
+        blob = gcs.get_client().bucket(bucket).blob(name)
+        try:
+            content = blob.download_as_bytes(if_generation_match=generation)
+        except NotFound:
+            raise PixelFileError(uri, "does not exist") from None
+        except PreconditionFailed:
+            raise changed_since_requested(uri, requested, "a later generation") from None
+    # The generation the bytes came from (a response header), checked too: an emulator may ignore the precondition.
+    if generation is not None and int(blob.generation) != generation:
+        raise changed_since_requested(uri, requested, f"{GCS_GENERATION}{blob.generation}")
+    return content, int(blob.generation)
+
+
 def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
     """The bytes of a pixel file named by a local path or a gs:// URI."""
     if source_uri.startswith("gs://"):
-        from google.api_core.exceptions import NotFound
-
-        bucket, name = split_gs_uri(source_uri)
-        try:
-            content = gcs.get_client().bucket(bucket).blob(name).download_as_bytes()
-        except NotFound:
-            raise PixelFileError(source_uri, "does not exist") from None
-        return PixelFile(source=source_uri, content=content)
+        return PixelFile(source=source_uri, content=download_gs(source_uri, gcs)[0])
     path = Path(source_uri).expanduser()
     if not path.is_file():
         raise PixelFileError(source_uri, "does not exist or is not a file")
