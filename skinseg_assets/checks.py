@@ -1,6 +1,7 @@
 """Asset checks. Blocking checks stop a run before bad data or a bad model flows downstream."""
 
 import secrets
+import warnings
 
 import dagster as dg
 import numpy as np
@@ -29,42 +30,47 @@ class RejectedShareConfig(dg.Config):
     )
 
 
-@dg.asset_check(
-    asset="validated_skin_pixels",
-    blocking=True,
-    partitions_def=pixel_batches,
-    additional_ins={"rejected_skin_pixels": dg.AssetIn()},
-    description="The Pandera schema holds on every row of the batch, and no more than the allowed share "
-    "of its raw rows was rejected (a duplicate batch's rows do not count as bad).",
-)
-def validated_pixels_schema(
-    config: RejectedShareConfig, validated_skin_pixels: pd.DataFrame, rejected_skin_pixels: pd.DataFrame
-) -> dg.AssetCheckResult:
-    failures = pd.DataFrame()
-    try:
-        ValidatedSkinPixels.validate(validated_skin_pixels, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        failures = errors.failure_cases
-    share = rejected_share(len(validated_skin_pixels), rejected_skin_pixels["rules"])
-    duplicates = int((rejected_skin_pixels["rules"] == DUPLICATE_RULE).sum())
-    metadata = {
-        "Schema failures": dg.MetadataValue.int(len(failures)),
-        "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),
-        "Rejected share": dg.MetadataValue.float(share),
-        "Allowed rejected share": dg.MetadataValue.float(config.max_rejected_share),
-        "Rows of a duplicate batch": dg.MetadataValue.int(duplicates),
-    }
-    if len(failures):
-        metadata["Schema failure cases"] = markdown_table(failures.head(20).astype(str))
-    if len(rejected_skin_pixels):
-        metadata["Rejected rows (first 20)"] = markdown_table(
-            rejected_skin_pixels[["source", "line_number", "rules", "reasons"]].head(20)
-        )
-    has_rows = len(validated_skin_pixels) + len(rejected_skin_pixels) > 0
-    return dg.AssetCheckResult(
-        passed=bool(len(failures) == 0 and has_rows and share <= config.max_rejected_share),
-        metadata=metadata,
+# Checks on partitioned assets (one result per batch) are a preview feature in Dagster 1.13: its
+# warning, silenced here only, would print at every code load.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
+
+    @dg.asset_check(
+        asset="validated_skin_pixels",
+        blocking=True,
+        partitions_def=pixel_batches,
+        additional_ins={"rejected_skin_pixels": dg.AssetIn()},
+        description="The Pandera schema holds on every row of the batch, and no more than the allowed share "
+        "of its raw rows was rejected (a duplicate batch's rows do not count as bad).",
     )
+    def validated_pixels_schema(
+        config: RejectedShareConfig, validated_skin_pixels: pd.DataFrame, rejected_skin_pixels: pd.DataFrame
+    ) -> dg.AssetCheckResult:
+        failures = pd.DataFrame()
+        try:
+            ValidatedSkinPixels.validate(validated_skin_pixels, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            failures = errors.failure_cases
+        share = rejected_share(len(validated_skin_pixels), rejected_skin_pixels["rules"])
+        duplicates = int((rejected_skin_pixels["rules"] == DUPLICATE_RULE).sum())
+        metadata = {
+            "Schema failures": dg.MetadataValue.int(len(failures)),
+            "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),
+            "Rejected share": dg.MetadataValue.float(share),
+            "Allowed rejected share": dg.MetadataValue.float(config.max_rejected_share),
+            "Rows of a duplicate batch": dg.MetadataValue.int(duplicates),
+        }
+        if len(failures):
+            metadata["Schema failure cases"] = markdown_table(failures.head(20).astype(str))
+        if len(rejected_skin_pixels):
+            metadata["Rejected rows (first 20)"] = markdown_table(
+                rejected_skin_pixels[["source", "line_number", "rules", "reasons"]].head(20)
+            )
+        has_rows = len(validated_skin_pixels) + len(rejected_skin_pixels) > 0
+        return dg.AssetCheckResult(
+            passed=bool(len(failures) == 0 and has_rows and share <= config.max_rejected_share),
+            metadata=metadata,
+        )
 
 
 # Model quality checks

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from skinseg_assets import settings
-from skinseg_assets.assets.ingestion import CONTENT_TAG, duplicates_to_recheck
+from skinseg_assets.assets.ingestion import CONTENT_TAG, SOURCE_TAG, duplicates_to_recheck
 from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
 from skinseg_assets.partitions import pixel_batches
@@ -63,7 +63,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
             dg.RunRequest(
                 run_key=request.run_key,
                 partition_key=request.batch,
-                tags={"skinseg/source": request.uri[:200], CONTENT_TAG: request.identity[:200]},
+                tags={SOURCE_TAG: request.uri[:200], CONTENT_TAG: request.identity[:200]},
             )
             for request in plan.requests
         ]

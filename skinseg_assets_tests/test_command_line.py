@@ -55,9 +55,17 @@ def readme_real_gcs_settings() -> str:
     return match.group(1)
 
 
-def test_readme_commands_are_the_documented_ones():
-    assert readme_command("test-command").endswith("pytest")
-    assert "README.md" in (ROOT / ".ci" / "run").read_text()
+def test_ci_runs_the_readmes_test_command_and_keeps_its_exit_code():
+    script = (ROOT / ".ci" / "run").read_text()
+    extraction = next(line for line in script.splitlines() if line.startswith("test_command=$("))
+    extracted = subprocess.run(
+        ["bash", "-c", f'{extraction}; printf %s "$test_command"'], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert extracted == readme_command("test-command") and extracted.endswith("pytest")
+    # The command's own exit code is the script's: nothing after it, nothing that forgives a failure.
+    assert script.rstrip().splitlines()[-1] == 'bash -euo pipefail -c "$test_command"'
+    assert "set -euo pipefail" in script and "export CI=true" in script
+    assert not re.search(r"\|\|\s*(true|:)\b|set \+e", script)
 
 
 def test_job_execute_succeeds_with_every_check(job_run):

@@ -80,6 +80,21 @@ def test_a_sensor_interval_that_is_not_a_number_is_refused_by_name(monkeypatch):
     assert settings.sensor_interval_seconds() == 5
 
 
+@pytest.mark.parametrize("configured, expected", [(None, 30), ("5", 5)], ids=["default", "from-the-environment"])
+def test_both_sensors_tick_at_the_configured_interval(configured, expected):
+    # Read when the code location is imported: a fresh interpreter for each setting.
+    env = {key: value for key, value in os.environ.items() if key != settings.SENSOR_INTERVAL_ENV}
+    if configured is not None:
+        env[settings.SENSOR_INTERVAL_ENV] = configured
+    probe = (
+        "from skinseg_assets.sensors import automation_sensor, landing_zone_sensor\n"
+        "print(landing_zone_sensor.minimum_interval_seconds, automation_sensor.minimum_interval_seconds)"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split() == [str(expected)] * 2
+
+
 def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "here"))
     assert settings.data_dir() == (tmp_path / "here").resolve()

@@ -36,7 +36,8 @@ class PixelSourceConfig(dg.Config):
     )
 
 
-# The run tag naming the version of the landed file the sensor requested the run for.
+# The run tags of a sensor's run: the landed file it is for, and the version of it that was requested.
+SOURCE_TAG = "skinseg/source"
 CONTENT_TAG = "skinseg/content"
 
 
@@ -149,6 +150,9 @@ def raw_skin_pixels(
     batch = context.partition_key
     if batch == BUNDLED_BATCH and not context.instance.has_dynamic_partition(pixel_batches.name, batch):
         # `dagster job execute -j training_job` on a fresh instance: the bundled file is the first batch.
+        # This works because the CLI launches the job with its `dagster/partition` tag without checking
+        # that the partition exists (execute_in_process and run requests do check); the README's job
+        # command test covers it.
         context.instance.add_dynamic_partitions(pixel_batches.name, [batch])
     try:
         pixel_file = read_batch(batch, config.source_uri, landing_zone, gcs, context.run.tags.get(CONTENT_TAG))

@@ -4,6 +4,8 @@ The decision logic lives in `pixels.champion`, the table in `pixels.lut`, the im
 `pixels.images`, the versions in `resources.champion_store`; these assets only wire them.
 """
 
+from datetime import datetime
+
 import dagster as dg
 import pandas as pd
 
@@ -132,7 +134,7 @@ def production_skin_classifier(
             "Champion F1 before (compared rows)": f1_metadata(comparison.champion, "no champion"),
             "Candidate F1 in model_metrics": dg.MetadataValue.float(round(float(model_metrics["f1"].iat[0]), 6)),
             "Champion sha256": champion.sha256,
-            "Champion promoted at": champion.promoted_at,
+            "Champion promoted at": promoted_at_metadata(champion),
             "Model": uri_metadata(blob_store.uri(champion.model_key)),
             "Manifest": uri_metadata(blob_store.uri(manifest_key(champion.version))),
             "Versions": dg.MetadataValue.int(len(store.versions())),
@@ -142,6 +144,14 @@ def production_skin_classifier(
         },
         data_version=dg.DataVersion(f"{champion.name}-{champion.sha256[:16]}"),
     )
+
+
+def promoted_at_metadata(champion: ChampionManifest) -> dg.MetadataValue | str:
+    """When the champion was promoted, shown in the viewer's time zone (as written, if it is not ISO 8601)."""
+    try:
+        return dg.MetadataValue.timestamp(datetime.fromisoformat(champion.promoted_at))
+    except (TypeError, ValueError):
+        return champion.promoted_at
 
 
 def f1_metadata(scores: ClassifierMetrics | None, missing: str) -> dg.MetadataValue | str:

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from skinseg_assets.assets.serving import history_metadata, load_verified_champion
+from skinseg_assets.assets.serving import history_metadata, load_verified_champion, promoted_at_metadata
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import ChampionStore, version_name
 from skinseg_assets.resources.model_io_manager import UntrustedModelError
@@ -51,7 +51,7 @@ def rollback_champion(
             "Reason": reason,
             "Champion version": target.name,
             "Champion sha256": target.sha256,
-            "Champion promoted at": target.promoted_at,
+            "Champion promoted at": promoted_at_metadata(target),
             "Model": uri_metadata(blob_store.uri(target.model_key)),
             "Promotion history": history_metadata(warehouse),
             "History table": warehouse.table_name(CHAMPION_HISTORY),

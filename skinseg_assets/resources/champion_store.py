@@ -192,9 +192,21 @@ class ChampionStore:
         return manifest
 
     def current(self) -> ChampionManifest | None:
-        """The serving version's manifest (None before the first promotion)."""
+        """The serving version's manifest (None before the first promotion).
+
+        A missing pointer while versions are stored is not "no champion yet": taken as such, the
+        next training run would promote without comparing against any of them.
+        """
         pointer = self.pointer()
         if pointer is None:
+            stored = self.versions()
+            if stored:
+                raise ChampionNotFoundError(
+                    f"{self.blob_store.uri(CURRENT_KEY)} is missing, but champion versions "
+                    f"{', '.join(version_name(v) for v in stored)} are stored: the pointer was removed outside "
+                    "skinseg (or the first promotion is still being written). Nothing serves and nothing is "
+                    "promoted until it names one: run rollback_champion_job with the version to serve"
+                )
             return None
         manifest = self.manifest(pointer.version)
         if manifest.sha256 != pointer.sha256:

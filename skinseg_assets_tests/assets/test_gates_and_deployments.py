@@ -55,17 +55,26 @@ def test_the_estimator_comes_from_config(estimator, settings, model_class, uci_s
 
 
 @pytest.mark.parametrize(
-    "estimator_config, refused",
+    "classifier_config, refused",
     [
-        ({"svm": {}}, 'unexpected config entry "svm"'),
+        ({"estimator": {"svm": {}}}, 'unexpected config entry "svm"'),
         # A setting of another estimator is refused, not dropped.
-        ({"random_forest": {"max_iter": 5}}, 'unexpected config entry "max_iter" at path root:ops:skin_classifier:config:estimator:random_forest'),
-        ({"k_nearest_neighbors": {}, "extra_trees": {}}, "You can only specify a single field at path root:ops:skin_classifier:config:estimator"),
+        (
+            {"estimator": {"random_forest": {"max_iter": 5}}},
+            'unexpected config entry "max_iter" at path root:ops:skin_classifier:config:estimator:random_forest',
+        ),
+        (
+            {"estimator": {"k_nearest_neighbors": {}, "extra_trees": {}}},
+            "You can only specify a single field at path root:ops:skin_classifier:config:estimator",
+        ),
+        # The form before 2026-12, settings beside the estimator's name (README, "Settings").
+        ({"estimator": "extra_trees", "n_estimators": 200}, 'unexpected config entry "n_estimators"'),
     ],
+    ids=["unknown-estimator", "another-estimators-setting", "two-estimators", "pre-2026-12-flat-form"],
 )
-def test_a_wrong_estimator_config_is_refused_before_any_step_runs(estimator_config, refused, uci_sample, data_dir, instance):
+def test_a_wrong_estimator_config_is_refused_before_any_step_runs(classifier_config, refused, uci_sample, data_dir, instance):
     run_config = sample_run_config(uci_sample)
-    run_config["ops"]["skin_classifier"] = {"config": {"estimator": estimator_config}}
+    run_config["ops"]["skin_classifier"] = {"config": classifier_config}
     with pytest.raises(dg.DagsterInvalidConfigError) as raised:
         run_training_job(instance, run_config)
     assert refused in str(raised.value)

@@ -1,9 +1,12 @@
 """Ingestion through Dagster: bad rows are quarantined in the run, bad files fail it clearly."""
 
 import dagster as dg
+import duckdb
 import pytest
 
+from skinseg_assets.checks import validated_pixels_schema
 from skinseg_assets.definitions import build_definitions
+from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets_tests.helpers import check_evaluation, land_file, pixel_text, source_config, write_pixels
 
 INGESTION_KEYS = [dg.AssetKey(name) for name in ("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels")]
@@ -83,3 +86,26 @@ def test_a_gs_source_is_read_from_the_bucket(gcs_bucket, data_dir, instance):
     raw_metadata = result.asset_materializations_for_node("raw_skin_pixels")[0].metadata
     assert raw_metadata["Source"].value == f"gs://{gcs_bucket}/landing/batch-1.txt"
     assert len(defs.load_asset_value("validated_skin_pixels", instance=instance)) == len(GOOD_ROWS)
+
+
+def test_the_schema_check_run_again_on_a_stored_batch_changed_outside_skinseg_fails_showing_the_cases(tmp_path, data_dir, instance):
+    """The output type stops a frame that breaks the schema before it is stored; the check validates
+    what is stored, which is what the split reads. Run on its own, it catches a table changed since."""
+    _, result = ingest(instance, write_pixels(tmp_path / "batch.txt", GOOD_ROWS))
+    assert result.success and check_evaluation(result, "validated_pixels_schema").passed
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:  # a hand edit
+        connection.execute("update skinseg.validated_skin_pixels set line_number = 0 where line_number = 3")
+
+    # As "Execute" on the check in the UI: the check alone, on the stored batch.
+    check_only = dg.define_asset_job("schema_check_only", selection=dg.AssetSelection.checks(validated_pixels_schema))
+    defs = dg.Definitions.merge(build_definitions(), dg.Definitions(jobs=[check_only]))
+    rerun = defs.resolve_job_def("schema_check_only").execute_in_process(
+        instance=instance, tags={"dagster/partition": BUNDLED_BATCH}, raise_on_error=False
+    )
+    evaluation = check_evaluation(rerun, "validated_pixels_schema")
+    assert not evaluation.passed
+    assert evaluation.metadata["Schema failures"].value == 1
+    cases = evaluation.metadata["Schema failure cases"].value
+    assert "line_number" in cases and "greater_than_or_equal_to(1)" in cases
+    assert evaluation.metadata["Rejected share"].value == 0.0  # the schema alone failed it
+    assert rerun.get_asset_materialization_events() == []  # the check ran alone

@@ -260,6 +260,21 @@ def test_a_rollback_repairs_a_damaged_pointer(data_dir, instance):
     assert history(data_dir) == [("promoted", 1), ("rolled_back", 1)]
 
 
+def test_a_removed_pointer_stops_promotion_until_a_rollback_names_the_champion(data_dir, instance):
+    train(instance, GOOD, first=True)
+    (data_dir / "blobs" / "champions" / "current.json").unlink()
+
+    # Read as "no champion yet", BETTER's run would have promoted without comparing.
+    result = run(instance, CANDIDATE_STEPS, WORSE, raise_on_error=False)
+    assert not result.success
+    assert "champions/current.json is missing, but champion versions v0001 are stored" in failure_messages(result)
+    assert store(data_dir).versions() == [1] and history(data_dir) == [("promoted", 1)]
+
+    assert rollback(instance, 1).success
+    assert store(data_dir).pointer().reason == "rolled back from no champion to v0001: test"
+    assert train(instance, WORSE)["Decision"] == "kept"
+
+
 def test_tampered_champion_is_refused_by_rollback_and_by_the_next_promotion(data_dir, instance):
     train(instance, GOOD, first=True)
     model_file = data_dir / "blobs" / "champions" / "v0001" / "model.skops"

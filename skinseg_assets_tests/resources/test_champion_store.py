@@ -131,6 +131,19 @@ def test_a_model_swapped_together_with_its_manifest_is_caught_by_the_pointer_or_
         store.current()
 
 
+def test_a_missing_pointer_beside_stored_versions_is_not_read_as_no_champion(store, models):
+    publish(store, models[0])
+    publish(store, models[1])
+    blob_store = store.blob_store
+    if isinstance(blob_store, LocalBlobStore):
+        blob_store._path("champions/current.json").unlink()
+    else:
+        blob_store._bucket().blob(blob_store._name("champions/current.json")).delete()
+    with pytest.raises(ChampionNotFoundError, match=r"champions/current\.json is missing, but champion versions v0001, v0002 are stored"):
+        store.current()
+    assert store.pointer() is None and store.versions() == [1, 2]
+
+
 def test_unknown_version_names_the_known_ones(store, models):
     publish(store, models[0])
     with pytest.raises(ChampionNotFoundError, match=r"v0007 does not exist \(versions: v0001\)"):

@@ -3,12 +3,14 @@
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from skinseg_assets.assets.ingestion import read_batch
 from skinseg_assets.pixels.batches import batch_key
 from skinseg_assets.pixels.source import PixelFileError, parse_pixel_file
+from skinseg_assets.resources import landing_zone
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone
 from skinseg_assets_tests.helpers import land_file
@@ -74,14 +76,26 @@ def test_a_folder_removed_while_listing_is_skipped_and_an_unreadable_one_fails_t
         zone.list_files()
 
 
-def test_a_file_with_a_modification_time_in_the_future_is_taken_once_it_settles(tmp_path):
+@pytest.mark.parametrize("mtime_ahead", [0, 3 * 3600], ids=["just-written", "mtime-three-hours-ahead"])
+def test_a_file_is_taken_once_it_has_not_changed_for_two_seconds(tmp_path, monkeypatch, mtime_ahead):
     path = Path(land_file(tmp_path, "day-1.txt", ROWS, age_seconds=None))
-    in_three_hours = time.time() + 3 * 3600
-    os.utime(path, (in_three_hours, in_three_hours))  # cp -p from a machine whose clock is fast
-    zone = local_zone(tmp_path, settle_seconds=0.3)
+    if mtime_ahead:  # cp -p from a machine whose clock is fast: settled by the inode's change time
+        ahead = time.time() + mtime_ahead
+        os.utime(path, (ahead, ahead))
+    changed = path.stat().st_ctime
+    clock = SimpleNamespace(time=lambda: changed + 1.5)  # the clock the listing reads
+    monkeypatch.setattr(landing_zone, "time", clock)
+    zone = local_zone(tmp_path)  # the default settle time
     assert listed(zone)[0] == []
-    time.sleep(0.4)
+    clock.time = lambda: changed + 2.5
     assert listed(zone)[0] == ["day-1.txt"]
+
+
+def test_a_symbolic_link_to_a_folder_is_not_followed(tmp_path):
+    land_file(tmp_path / "landing", "day-1.txt", ROWS)
+    land_file(tmp_path / "elsewhere", "day-2.txt", ROWS)
+    (tmp_path / "landing" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert listed(local_zone(tmp_path / "landing")) == (["day-1.txt"], [])
 
 
 def test_a_landing_folder_under_the_home_folder_is_found_as_tilde(tmp_path, monkeypatch):

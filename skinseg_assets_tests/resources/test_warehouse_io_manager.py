@@ -41,6 +41,29 @@ def test_a_table_gains_new_columns_and_rows_are_written_by_name(tmp_path):
     assert pd.isna(rows.loc["tuesday", "note"])
 
 
+def test_a_text_column_without_values_in_the_first_batch_takes_text_later(tmp_path):
+    frames = {
+        # No extra fields on monday: DuckDB would type the all-None column NULL.
+        "monday": pd.DataFrame({"day": ["monday", "monday"], "extra": [None, None]}, dtype=object),
+        # The first row has none, a later one has: the column must be seen to hold text.
+        "tuesday": pd.DataFrame({"day": ["tuesday", "tuesday"], "extra": [None, "9"]}, dtype=object),
+        "wednesday": pd.DataFrame({"day": ["wednesday"], "extra": ["7\t8"]}, dtype=object),
+    }
+
+    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def lines(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return frames[context.partition_key]
+
+    database = tmp_path / "warehouse.duckdb"
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    for day in DAYS.get_partition_keys():
+        assert dg.materialize([lines], partition_key=day, resources=resources).success
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("select data_type from duckdb_columns() where column_name = 'extra'").fetchall() == [("VARCHAR",)]
+    assert stored(database, "lines")["extra"].tolist() == [None, None, None, "9", "7\t8"]
+
+
 def test_an_unpartitioned_table_gains_the_new_column_and_holds_only_the_new_rows(tmp_path):
     shape = {"columns": {"day": ["monday"], "f1": [0.99]}}
 
