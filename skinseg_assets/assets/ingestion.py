@@ -10,6 +10,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from pydantic import Field
 
 from skinseg_assets.assets import columns
+from skinseg_assets.assets.event_log import latest_storage_ids
 from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_table
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
@@ -71,9 +72,7 @@ def latest_raw_ingests(instance: dg.DagsterInstance) -> dict[str, RawIngest]:
     """Each batch's latest raw materialization (deleted batches included), from the event log."""
     raw = dg.AssetKey("raw_skin_pixels")
     # One event per batch, however many times each was ingested.
-    latest_ids = sorted(
-        instance.get_latest_storage_id_by_partition(raw, dg.DagsterEventType.ASSET_MATERIALIZATION).values()
-    )
+    latest_ids = sorted(latest_storage_ids(instance, raw).values())
     records = []
     for start in range(0, len(latest_ids), RECORDS_PER_FETCH):
         chunk = latest_ids[start : start + RECORDS_PER_FETCH]

@@ -4,13 +4,12 @@ from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
 from skinseg_assets.assets import columns
 from skinseg_assets.assets.automation import EAGER_UNLESS_BLOCKED
 from skinseg_assets.assets.classifier_config import SkinClassifierConfig
+from skinseg_assets.assets.event_log import CHECK_FAILED, latest_completed_check, materialized_partitions
 from skinseg_assets.assets.ingestion import ValidatedSkinPixelsType
 from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_image, markdown_table
 from skinseg_assets.partitions import pixel_batches
@@ -32,19 +31,6 @@ SCORE_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Rec
 
 
 F1_ABOVE_FLOOR = dg.AssetCheckKey(dg.AssetKey("model_metrics"), "f1_above_floor")
-# A check that got as far as a result; planned ones are left out: a later run that never got as
-# far as the check (an unreadable replacement, a queued re-ingest) does not clear a failure.
-COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
-
-
-def latest_completed_check(instance: dg.DagsterInstance, check: dg.AssetCheckKey, partition: str | None = None):
-    """The latest evaluation of `check` (of one partition) that passed or failed, if any."""
-    records = instance.event_log_storage.get_asset_check_execution_history(
-        check, limit=1, status=COMPLETED, partition_filter=PartitionKeyFilter(key=partition) if partition else None
-    )
-    return records[0] if records else None
-
-
 def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]) -> list[str]:
     """The batches whose latest completed blocking check failed.
 
@@ -55,7 +41,7 @@ def batches_failing_their_check(instance: dg.DagsterInstance, batches: list[str]
     failing = []
     for batch in batches:
         latest = latest_completed_check(instance, VALIDATED_PIXELS_SCHEMA, batch)
-        if latest is not None and latest.status == AssetCheckExecutionRecordStatus.FAILED:
+        if latest is not None and latest.status == CHECK_FAILED:
             failing.append(batch)
     return sorted(failing)
 
@@ -64,7 +50,7 @@ def batches_missing_from_the_warehouse(instance: dg.DagsterInstance, stored_batc
     """The batches whose latest validated_skin_pixels materialization recorded rows that the
     warehouse no longer holds (its DuckDB file was lost or replaced since), deleted partitions aside."""
     current = set(instance.get_dynamic_partitions(pixel_batches.name))
-    materialized = instance.get_materialized_partitions(VALIDATED_PIXELS_SCHEMA.asset_key)
+    materialized = materialized_partitions(instance, VALIDATED_PIXELS_SCHEMA.asset_key)
     missing = []
     for batch in sorted((current & materialized) - set(stored_batches)):
         recorded = latest_materialization_metadata(instance, VALIDATED_PIXELS_SCHEMA.asset_key, batch) or {}
@@ -108,7 +94,7 @@ def require_a_candidate_above_the_floor(instance: dg.DagsterInstance) -> float:
             f"(check {F1_ABOVE_FLOOR.name}): materialize model_metrics first"
         )
     metadata = check.event.asset_check_evaluation.metadata
-    if check.status == AssetCheckExecutionRecordStatus.FAILED:
+    if check.status == CHECK_FAILED:
         raise dg.Failure(
             f"skin_classifier failed its check {F1_ABOVE_FLOOR.name} (F1 {metadata['F1'].value:.6f} below the floor "
             f"{metadata['Floor'].value}, run {check.run_id[:8]}): not promoted"
