@@ -31,8 +31,8 @@ NOT_A_DUPLICATE = "none"
 class PixelSourceConfig(dg.Config):
     source_uri: str = Field(
         default="",
-        description="Read this batch from this pixel file (a local path or gs://bucket/object) "
-        "instead of its landed file. Empty: the landed file, or the bundled UCI file for the "
+        description="Read this batch from this pixel file (a local path or gs://bucket/object, named "
+        "*.txt, *.tsv, *.csv or *.parquet) instead of its landed file. Empty: the landed file, or the bundled UCI file for the "
         f"batch '{BUNDLED_BATCH}'.",
     )
 

@@ -14,6 +14,15 @@ import numpy as np
 import pandas as pd
 
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
+# Error messages quote at most this much of a line: enough to recognise it, and a file that is
+# not pixel data (a secret, say) does not end up whole in the run's log.
+QUOTED_CHARACTERS = 40
+
+
+def quoted_line(line: str) -> str:
+    """A line's text for an error message: stripped, escaped, and cut after QUOTED_CHARACTERS."""
+    text = line.strip()
+    return repr(text[:QUOTED_CHARACTERS]) + ("…" if len(text) > QUOTED_CHARACTERS else "")
 
 PIXEL_FIELDS = ("B", "G", "R", "label")
 # A header line's names (compared stripped and lower-cased), each the column it stands for.
@@ -85,12 +94,12 @@ def _sniff_delimiter(source: str, first_line: str, line_number: int = 1) -> str:
         if delimiter in first_line.strip():
             raise PixelFileError(
                 source,
-                f"line {line_number} is separated by {name}s ({first_line.strip()!r}); "
+                f"line {line_number} is separated by {name}s ({quoted_line(first_line)}); "
                 "expected tab- or comma-separated B, G, R, label",
             )
     raise PixelFileError(
         source,
-        f"line {line_number} ({first_line.strip()!r}) has a single field; "
+        f"line {line_number} ({quoted_line(first_line)}) has a single field; "
         "expected 4 tab- or comma-separated fields: B, G, R, label",
     )
 
@@ -116,7 +125,7 @@ def _header_order(source: str, header: str, fields: list[str], line_number: int 
         ] + [f"has no {column} column" for column in missing]
         raise PixelFileError(
             source,
-            f"line {line_number} is a header ({header.strip()!r}) that {' and '.join(problems)}; "
+            f"line {line_number} is a header ({quoted_line(header)}) that {' and '.join(problems)}; "
             "expected each of B, G, R, label once",
         )
     return order
@@ -172,7 +181,7 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         order = _header_order(source, header, header_fields, first_row)
         first_row += 1
         if "\n" not in text:
-            raise PixelFileError(source, f"has a header ({header.strip()!r}) but no pixel rows")
+            raise PixelFileError(source, f"has a header ({quoted_line(header)}) but no pixel rows")
         text = rest
     expected = len(PIXEL_FIELDS)
     shape_fields = text.partition("\n")[0].split(delimiter)

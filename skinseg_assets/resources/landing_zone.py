@@ -12,7 +12,14 @@ from stat import S_ISREG
 import dagster as dg
 from pydantic import Field
 
-from skinseg_assets.pixels.batches import LandedFile, is_pixel_file_name, is_pixel_folder_name, is_utf8, same_version
+from skinseg_assets.pixels.batches import (
+    PIXEL_FILE_SUFFIXES,
+    LandedFile,
+    is_pixel_file_name,
+    is_pixel_folder_name,
+    is_utf8,
+    same_version,
+)
 from skinseg_assets.pixels.source import PixelFile, PixelFileError
 from skinseg_assets.resources.blob_store import LazyGCSResource, gcs_patience, reading_gcs, split_gs_uri
 
@@ -219,7 +226,16 @@ def download_gs(uri: str, gcs: LazyGCSResource, generation: int | None = None) -
 
 
 def read_pixel_source(source_uri: str, gcs: LazyGCSResource) -> PixelFile:
-    """The bytes of a pixel file named by a local path or a gs:// URI."""
+    """The bytes of a pixel file named by a local path or a gs:// URI.
+
+    Only names the landing zone would take are read (.txt, .tsv, .csv, .parquet): anyone who may
+    launch a run sets this path, and any other file the code server can read (its environment in
+    /proc, a mounted secret) is not theirs to have read into the warehouse or quoted in an error.
+    """
+    if not source_uri.lower().endswith(PIXEL_FILE_SUFFIXES):
+        raise PixelFileError(
+            source_uri, f"is not read: only files named *{', *'.join(PIXEL_FILE_SUFFIXES)} are pixel files"
+        )
     if source_uri.startswith("gs://"):
         return PixelFile(source=source_uri, content=download_gs(source_uri, gcs)[0])
     path = Path(source_uri).expanduser()

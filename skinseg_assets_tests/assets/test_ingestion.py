@@ -79,6 +79,18 @@ def test_a_missing_source_file_is_named(tmp_path, data_dir, instance):
     assert "nowhere.txt: does not exist" in result.failure_data_for_node("raw_skin_pixels").error.message
 
 
+@pytest.mark.parametrize("name", ["environ", "db_password", "pixels.txt.bak"])
+def test_a_configured_source_that_is_not_a_pixel_file_name_is_not_read(tmp_path, data_dir, instance, name):
+    # Whoever may launch a run sets source_uri: /proc/self/environ or a mounted secret is refused unread.
+    secret = tmp_path / name
+    secret.write_text("DAGSTER_PG_PASSWORD=hunter2\n")
+    _, result = ingest(instance, secret)
+    assert not result.success
+    message = result.failure_data_for_node("raw_skin_pixels").error.message
+    assert f"{secret}: is not read: only files named *.txt, *.tsv, *.csv, *.parquet are pixel files" in message
+    assert "hunter2" not in message and result.get_asset_materialization_events() == []
+
+
 def test_a_gs_source_is_read_from_the_bucket(gcs_bucket, data_dir, instance):
     source = land_file(f"gs://{gcs_bucket}/landing", "batch-1.txt", pixel_text(GOOD_ROWS))
     defs, result = ingest(instance, source)

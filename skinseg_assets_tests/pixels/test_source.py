@@ -133,6 +133,17 @@ def test_a_single_field_first_line_is_refused(first_line):
     )
 
 
+def test_an_error_quotes_only_the_start_of_a_long_line():
+    # A file that is not pixel data at all (an environment, a key): the log gets 40 characters of it.
+    secret_line = "DAGSTER_PG_HOST=postgres\x00DAGSTER_PG_PASSWORD=hunter2-hunter2"
+    error = refusal(pixel_bytes([secret_line]))
+    assert str(error) == (
+        f"{FILE_NAME}: line 1 ({secret_line[:40]!r}…) has a single field; "
+        "expected 4 tab- or comma-separated fields: B, G, R, label"
+    )
+    assert "hunter2" not in str(error)
+
+
 @pytest.mark.parametrize(
     ("content", "bad_byte"),
     [
