@@ -147,11 +147,13 @@ def production_skin_classifier(
 
 
 def promoted_at_metadata(champion: ChampionManifest) -> dg.MetadataValue | str:
-    """When the champion was promoted, shown in the viewer's time zone (as written, if it is not ISO 8601)."""
+    """When the champion was promoted, shown in the viewer's time zone; as written if it is not an
+    ISO 8601 time with its zone (a manifest edited by hand, say)."""
     try:
-        return dg.MetadataValue.timestamp(datetime.fromisoformat(champion.promoted_at))
+        promoted_at = datetime.fromisoformat(champion.promoted_at)
     except (TypeError, ValueError):
         return champion.promoted_at
+    return dg.MetadataValue.timestamp(promoted_at) if promoted_at.tzinfo is not None else champion.promoted_at
 
 
 def f1_metadata(scores: ClassifierMetrics | None, missing: str) -> dg.MetadataValue | str:

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
-# Error messages quote at most this much of a line: enough to recognise it, and a file that is
-# not pixel data (a secret, say) does not end up whole in the run's log.
+# Error messages quote at most this much of a line: enough to recognise it, and a long line of a
+# file that is not pixel data does not end up whole in the run's log (a shorter one still does:
+# what keeps other files out is read_pixel_source's name rule).
 QUOTED_CHARACTERS = 40
 
 

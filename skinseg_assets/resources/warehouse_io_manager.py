@@ -39,7 +39,8 @@ def holds_a_value(column: pd.Series) -> bool:
 def with_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its value-less object columns as pandas' string dtype, which DuckDB stores
     as VARCHAR (columns holding strings are typed VARCHAR by DuckDB already; not copied).
-    Cheap on a frame of 245,057 rows: `select_dtypes` would copy its text columns (70 ms)."""
+    Cheap on a frame of 245,057 rows: a column whose first row is text needs no null scan, and
+    no copy of the text columns is made (`select_dtypes` would)."""
     untyped = [column for column, dtype in frame.dtypes.items() if dtype == object and not holds_a_value(frame[column])]
     return frame.astype(dict.fromkeys(untyped, "string")) if untyped else frame
 

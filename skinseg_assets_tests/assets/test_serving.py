@@ -10,6 +10,7 @@ import pytest
 
 from skinseg_assets.assets.serving import (
     production_skin_classifier,
+    promoted_at_metadata,
     segmented_sample_images,
     skin_color_lut,
 )
@@ -264,7 +265,7 @@ def test_a_removed_pointer_stops_promotion_until_a_rollback_names_the_champion(d
     train(instance, GOOD, first=True)
     (data_dir / "blobs" / "champions" / "current.json").unlink()
 
-    # Read as "no champion yet", BETTER's run would have promoted without comparing.
+    # Read as "no champion yet", this WORSE candidate would have been promoted without comparing.
     result = run(instance, CANDIDATE_STEPS, WORSE, raise_on_error=False)
     assert not result.success
     assert "champions/current.json is missing, but champion versions v0001 are stored" in failure_messages(result)
@@ -412,3 +413,18 @@ def test_jobs_wire_the_champion_into_training_and_the_table_into_serving():
     assert keys("serving_job") == {"skin_color_lut", "segmented_sample_images"}
     rollback_job = defs.resolve_job_def("rollback_champion_job")
     assert rollback_job.description and "rollback_champion" in [node.name for node in rollback_job.nodes]
+
+
+@pytest.mark.parametrize(
+    "promoted_at, shown",
+    [
+        ("2026-12-03T10:00:00+00:00", dg.MetadataValue.timestamp(1796292000.0)),
+        ("2026-12-03T10:00:00", "2026-12-03T10:00:00"),  # no zone: which moment it was is unknown
+        ("yesterday", "yesterday"),
+    ],
+    ids=["iso-with-zone", "iso-without-zone", "not-iso"],
+)
+def test_a_promotion_time_is_a_timestamp_only_when_it_names_its_zone(promoted_at, shown):
+    from types import SimpleNamespace
+
+    assert promoted_at_metadata(SimpleNamespace(promoted_at=promoted_at)) == shown

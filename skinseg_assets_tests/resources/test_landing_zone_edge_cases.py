@@ -82,7 +82,7 @@ def test_a_file_is_taken_once_it_has_not_changed_for_two_seconds(tmp_path, monke
     if mtime_ahead:  # cp -p from a machine whose clock is fast: settled by the inode's change time
         ahead = time.time() + mtime_ahead
         os.utime(path, (ahead, ahead))
-    changed = path.stat().st_ctime
+    changed = landing_zone.last_write(path.stat())
     clock = SimpleNamespace(time=lambda: changed + 1.5)  # the clock the listing reads
     monkeypatch.setattr(landing_zone, "time", clock)
     zone = local_zone(tmp_path)  # the default settle time
