@@ -87,7 +87,7 @@ def read_bundled_uci() -> PixelFile:
     return pixel_file
 
 
-def _sniff_delimiter(source: str, first_line: str, line_number: int = 1) -> str:
+def _sniff_delimiter(source: str, first_line: str, line_number: int) -> str:
     for delimiter in ACCEPTED_DELIMITERS:
         if delimiter in first_line:
             return delimiter
@@ -110,7 +110,7 @@ def _is_header(fields: list[str]) -> bool:
     return bool(names) and names <= HEADER_NAMES
 
 
-def _header_order(source: str, header: str, fields: list[str], line_number: int = 1) -> tuple[str, ...]:
+def _header_order(source: str, header: str, fields: list[str], line_number: int) -> tuple[str, ...]:
     """The column (B, G, R or label) each field of a header line names, in the header's order.
 
     Refuses a header that names a column twice or leaves one out: its rows could not be read

@@ -241,9 +241,6 @@ class GCSBlobStore(BlobStore):
             raise FileExistsError(f"{self.uri(key)} already exists") from None
         return self.uri(key)
 
-    def _read_patience(self) -> dict:
-        return gcs_patience(self.read_retry_seconds)
-
     def read_bytes(self, key: str) -> bytes:
         return self._download(key)[0]
 
@@ -271,18 +268,18 @@ class GCSBlobStore(BlobStore):
         with reading_gcs(self.uri(key)):
             blob = self._bucket().blob(self._name(key))
             try:
-                return blob.download_as_bytes(**self._read_patience()), str(blob.generation)
+                return blob.download_as_bytes(**gcs_patience(self.read_retry_seconds)), str(blob.generation)
             except NotFound:
                 # A missing bucket (a typo in SKINSEG_GCS_BUCKET) is a store that cannot be read, not
                 # a missing file: "no champion yet" or "removed outside skinseg" would mislead.
-                if not self._bucket().exists(**self._read_patience()):
+                if not self._bucket().exists(**gcs_patience(self.read_retry_seconds)):
                     raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: bucket {self.bucket} does not exist") from None
                 raise FileNotFoundError(f"no blob {self.uri(key)}") from None
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._name("x")[:-1]
         with reading_gcs(f"gs://{self.bucket}/{base + prefix}*"):
-            names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **self._read_patience())]
+            names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **gcs_patience(self.read_retry_seconds))]
         return sorted(name[len(base) :] for name in names)
 
     def uri(self, key: str) -> str:

@@ -14,6 +14,21 @@ def stored(database, table: str) -> pd.DataFrame:
         return connection.execute(f"select * from skinseg.{table} order by day").fetchdf()
 
 
+def write_each_day(tmp_path, table: str, frames: dict[str, pd.DataFrame]):
+    """Materialize a day-partitioned asset named `table`, whose partition `day` is `frames[day]`,
+    for each day in order, through the IO manager; returns the database file."""
+
+    @dg.asset(name=table, partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def each_day(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return frames[context.partition_key]
+
+    database = tmp_path / "warehouse.duckdb"
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    for day in DAYS.get_partition_keys():
+        assert dg.materialize([each_day], partition_key=day, resources=resources).success
+    return database
+
+
 def test_a_table_gains_new_columns_and_rows_are_written_by_name(tmp_path):
     frames = {
         "monday": pd.DataFrame({"day": ["monday"], "pixels": [10], "skin": [4], "note": ["first"]}),
@@ -22,15 +37,7 @@ def test_a_table_gains_new_columns_and_rows_are_written_by_name(tmp_path):
         "wednesday": pd.DataFrame({"source": ["w.txt"], "pixels": [30], "day": ["wednesday"], "skin": [9]}),
     }
 
-    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
-    def counts(context: dg.AssetExecutionContext) -> pd.DataFrame:
-        return frames[context.partition_key]
-
-    database = tmp_path / "warehouse.duckdb"
-    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
-    for day in DAYS.get_partition_keys():
-        assert dg.materialize([counts], partition_key=day, resources=resources).success
-
+    database = write_each_day(tmp_path, "counts", frames)
     table = stored(database, "counts")
     assert list(table.columns) == ["day", "pixels", "skin", "note", "source"]
     rows = table.set_index("day")
@@ -50,15 +57,7 @@ def test_a_text_column_without_values_in_the_first_batch_takes_text_later(tmp_pa
         "wednesday": pd.DataFrame({"day": ["wednesday"], "extra": ["7\t8"]}, dtype=object),
     }
 
-    @dg.asset(partitions_def=DAYS, metadata={"partition_expr": "day"})
-    def lines(context: dg.AssetExecutionContext) -> pd.DataFrame:
-        return frames[context.partition_key]
-
-    database = tmp_path / "warehouse.duckdb"
-    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
-    for day in DAYS.get_partition_keys():
-        assert dg.materialize([lines], partition_key=day, resources=resources).success
-
+    database = write_each_day(tmp_path, "lines", frames)
     with duckdb.connect(str(database), read_only=True) as connection:
         assert connection.execute("select data_type from duckdb_columns() where column_name = 'extra'").fetchall() == [("VARCHAR",)]
     assert stored(database, "lines")["extra"].tolist() == [None, None, None, "9", "7\t8"]
