@@ -203,7 +203,8 @@ def running_fake_gcs_server(log_path: Path = Path(os.devnull)) -> Iterator[str]:
 @contextmanager
 def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
     """A GCS endpoint that answers every request 503 (a backend outage); yields its URL and the
-    list of request paths it has answered so far."""
+    paths of the object requests (reads and listings) it has answered so far. Requests the client
+    makes about the bucket itself are not counted: a read that is not retried makes one of each."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -211,7 +212,8 @@ def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
 
     class Outage(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (the http.server hook's name)
-            answered.append(self.path)
+            if re.search(r"/b/[^/?]+/o([/?]|$)", self.path):
+                answered.append(self.path)
             body = b'{"error": {"code": 503, "message": "backend error"}}'
             self.send_response(503)
             self.send_header("Content-Type", "application/json")

@@ -1,4 +1,3 @@
-import time
 
 import pytest
 
@@ -86,24 +85,6 @@ def test_of_writers_racing_for_one_key_exactly_one_wins(blob_store):
     assert blob_store.read_bytes("claims/race") == str(won.index(True)).encode()
 
 
-def test_a_gcs_service_error_is_an_oserror_naming_the_object(monkeypatch):
-    """What the prediction service tells apart from a missing or altered model: the store cannot be read."""
-    from google.api_core.exceptions import ServiceUnavailable
-
-    class Unavailable:
-        def blob(self, name):
-            return self
-
-        def download_as_bytes(self, **patience):
-            raise ServiceUnavailable("backend error")
-
-    monkeypatch.setattr(GCSBlobStore, "_bucket", lambda self: Unavailable())
-    store = GCSBlobStore(gcs=LazyGCSResource(), bucket="models-bucket", prefix="skinseg")
-    with pytest.raises(BlobStoreUnavailableError, match=r"cannot read gs://models-bucket/skinseg/champions/current.json: 503 backend error"):
-        store.read_bytes("champions/current.json")
-    assert issubclass(BlobStoreUnavailableError, OSError)
-
-
 @pytest.mark.parametrize(
     ("read", "message"),
     [
@@ -113,16 +94,16 @@ def test_a_gcs_service_error_is_an_oserror_naming_the_object(monkeypatch):
     ids=["read_bytes", "list_keys"],
 )
 def test_a_read_during_a_gcs_outage_is_retried_for_read_retry_seconds_then_unavailable(monkeypatch, read, message):
+    """What the prediction service tells apart from a missing or altered model: the store cannot be read."""
     with gcs_in_an_outage() as (endpoint, answered):
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
         store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket="models-bucket", prefix="skinseg", read_retry_seconds=2)
-        began = time.monotonic()
         with pytest.raises(BlobStoreUnavailableError, match=message) as raised:
             read(store)
-        waited = time.monotonic() - began
-    assert len(answered) >= 2, "retried before giving up"
-    assert "503" in str(raised.value)
-    assert waited < 30, f"gave up after {waited:.0f} s, not about 2 s (the client library's own limit is 120 s)"
+    assert len(answered) >= 2, f"retried before giving up: {answered}"
+    # The store's 2 s, not the client library's own 120 s, ended the retries.
+    assert "Timeout of 2.0s exceeded" in str(raised.value) and "503" in str(raised.value)
+    assert isinstance(raised.value, OSError)
 
 
 def test_the_pipelines_store_keeps_the_client_librarys_retry_limit():

@@ -138,8 +138,7 @@ def test_a_cursor_written_before_the_request_count_neither_fails_nor_runs_anythi
     third = tick_landing_zone_sensor(instance, zone, cursor=second.cursor)
     assert [request.partition_key for request in third.run_requests] == ["day-1.txt"]
     run_key = third.run_requests[0].run_key
-    assert run_key != f"day-1.txt@{legacy_identity}"  # the key the old sensor used for v1
-    assert run_key.startswith("day-1.txt#2@size:")
+    assert run_key == f"day-1.txt#2@{zone.find('day-1.txt').identity}"  # the second version, as landed now
 
 
 def test_the_bundled_batch_already_ingested_by_training_job_is_not_ingested_again(data_dir, instance, zone, tmp_path):

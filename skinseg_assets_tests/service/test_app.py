@@ -403,14 +403,13 @@ def test_a_health_probe_during_a_gcs_outage_before_any_champion_loaded_is_503_on
     monkeypatch.setattr(scoring, "STORE_READ_RETRY_SECONDS", 2.0)  # 10 s in service; shorter here
     with gcs_in_an_outage() as (endpoint, answered):
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
-        began = time.monotonic()
         response = TestClient(create_app()).get("/health")
-        waited = time.monotonic() - began
     assert response.status_code == 503
     assert response.json()["detail"].startswith(
         "cannot read the champion from the blob store: cannot read gs://models-bucket/skinseg/champions/current.json: "
+        "Timeout of 2.0s exceeded"  # the service's own deadline (as patched), not the library's 120 s
     )
-    assert len(answered) >= 2 and waited < 30
+    assert len(answered) >= 2, f"retried before giving up: {answered}"
 
 
 def test_concurrent_first_requests_make_one_champion_source(champions, monkeypatch):
