@@ -67,9 +67,22 @@ with warnings.catch_warnings():
                 rejected_skin_pixels[["source", "line_number", "rules", "reasons"]].head(20)
             )
         has_rows = len(validated_skin_pixels) + len(rejected_skin_pixels) > 0
+        problems = []
+        if len(failures):
+            problems.append(f"{len(failures):,} schema failures in the validated rows")
+        if share > config.max_rejected_share:
+            problems.append(
+                f"{share:.2%} of the raw rows rejected, more than the allowed {config.max_rejected_share:.2%} "
+                f"(first: {rejected_skin_pixels.loc[rejected_skin_pixels['rules'] != DUPLICATE_RULE, 'reasons'].iloc[0]}; "
+                "all in rejected_skin_pixels)"
+            )
+        if not has_rows:
+            problems.append("the batch has no rows")
         return dg.AssetCheckResult(
-            passed=bool(len(failures) == 0 and has_rows and share <= config.max_rejected_share),
+            passed=not problems,
             metadata=metadata,
+            description="; ".join(problems)
+            or f"{len(validated_skin_pixels):,} rows hold the schema; {share:.2%} rejected (allowed {config.max_rejected_share:.2%})",
         )
 
 

@@ -65,14 +65,22 @@ def pixel_drift_report(
     metadata = {
         "Batch rows": dg.MetadataValue.int(report.batch_rows),
         "Reference rows": dg.MetadataValue.int(report.reference_rows),
-        "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
-        **{f"PSI {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.psi.items()},
-        **{f"KS {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.ks.items()},
-        **{f"p-value {channel}": dg.MetadataValue.float(float(f"{value:.3g}")) for channel, value in report.p_values.items()},
-        "Skin share (batch)": dg.MetadataValue.float(round(report.batch_skin_share, 4)),
-        "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
-        "Share of new colours (in no other batch)": dg.MetadataValue.float(round(report.new_colour_share, 4)),
     }
+    # Distances and the reference's share only when there was something to compare: a first batch
+    # shows no made-up zeros.
+    if report.compared:
+        metadata.update(
+            {
+                "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
+                **{f"PSI {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.psi.items()},
+                **{f"KS {channel}": dg.MetadataValue.float(round(value, 4)) for channel, value in report.ks.items()},
+                **{f"p-value {channel}": dg.MetadataValue.float(float(f"{value:.3g}")) for channel, value in report.p_values.items()},
+                "Skin share (training data)": dg.MetadataValue.float(round(report.reference_skin_share, 4)),
+            }
+        )
+    if report.batch_rows:
+        metadata["Skin share (batch)"] = dg.MetadataValue.float(round(report.batch_skin_share, 4))
+        metadata["Share of new colours (in no other batch)"] = dg.MetadataValue.float(round(report.new_colour_share, 4))
     if report.compared:
         channels = drift_png(validated_skin_pixels, reference, f"batch {batch} vs. training data")
         metadata["Channels"] = markdown_image(channels, "channel histograms")
@@ -93,7 +101,7 @@ def pixel_drift_report(
         metadata={
             "Compared": report.compared,
             "Drifted channels": ", ".join(drifted) or "none",
-            "Largest PSI": dg.MetadataValue.float(round(report.max_psi, 4)),
+            **({"Largest PSI": metadata["Largest PSI"]} if report.compared else {}),
             "Threshold": dg.MetadataValue.float(config.max_psi),
             **{f"p-value {channel}": metadata[f"p-value {channel}"] for channel in report.p_values},
             "Significance": dg.MetadataValue.float(config.significance),

@@ -236,6 +236,12 @@ def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_sk
         pd.DataFrame({"rule": list(by_rule), "meaning": [RULES[rule] for rule in by_rule], "rows": list(by_rule.values())})
     )
     shared = {"Batch": batch, "Source": source, "Raw rows": dg.MetadataValue.int(len(raw_skin_pixels))}
+    if len(rejected):
+        # Said in the run's log too: a run that passes (within the allowed share) still rejected rows.
+        context.log.warning(
+            f"{len(rejected):,} of {len(raw_skin_pixels):,} rows of {source} rejected ({outcome.rejected_share:.2%}), "
+            f"kept with their reasons in rejected_skin_pixels, partition {batch}. First: {rejected['reasons'].iloc[0]}"
+        )
     yield dg.Output(
         validated,
         output_name="validated_skin_pixels",

@@ -177,6 +177,7 @@ def train_and_test_pixels(
         check_name="colours_disjoint",
         asset_key="test_pixels",
         passed=overlap == 0,
+        description="no colour is on both sides" if overlap == 0 else f"{overlap:,} colours are on both sides: the split leaks",
         metadata={"Colours on both sides": dg.MetadataValue.int(overlap)},
     )
 
@@ -294,6 +295,7 @@ def model_metrics(
     yield dg.AssetCheckResult(
         check_name="f1_above_floor",
         passed=metrics.f1 >= config.min_f1,
+        description=f"F1 {metrics.f1:.4f} {'is at or above' if metrics.f1 >= config.min_f1 else 'is below'} the floor {config.min_f1}",
         metadata={
             "F1": dg.MetadataValue.float(metrics.f1),
             "Floor": dg.MetadataValue.float(config.min_f1),

@@ -116,8 +116,9 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, reference_test_si
             reference_rows=len(reference),
             psi={},
             ks={},
-            batch_skin_share=class_balance(batch),
-            reference_skin_share=class_balance(reference),
+            # NaN, not 0: a share of no rows is unknown.
+            batch_skin_share=class_balance(batch) if len(batch) else np.nan,
+            reference_skin_share=class_balance(reference) if len(reference) else np.nan,
             new_colour_share=new_colour_share,
             p_values={},
         )

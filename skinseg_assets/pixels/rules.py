@@ -4,6 +4,7 @@ Each rejected row keeps all of its raw fields plus `rules` (the names of the rul
 and `reasons` (a readable sentence per broken rule naming the file, line, column and value).
 """
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,6 +128,24 @@ def _quote(values: pd.Series) -> pd.Series:
 WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"
 
 
+# Two numbers in one field with a separator between them: the line was written with another
+# delimiter than the file's (the file's own delimiter would have split them).
+OTHER_SEPARATOR = re.compile(r"[0-9]\s*([,;|\t]|(?<=[0-9]) +(?=[0-9]))\s*[0-9]")
+
+
+def _other_separator(fields: pd.DataFrame) -> pd.Series:
+    """Per row, a hint naming the separator its numbers share inside one field, or ''."""
+
+    def hint(values) -> str:
+        for value in values:
+            found = OTHER_SEPARATOR.search(value) if isinstance(value, str) else None
+            if found:
+                return f" (it separates values with {found.group(1)[0]!r}, not the file's delimiter)"
+        return ""
+
+    return pd.Series([hint(row) for row in fields.itertuples(index=False)], dtype=object)
+
+
 def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: is the field empty or absent, its number (NaN if it is none), and is it written
     as a whole number.
@@ -154,7 +173,8 @@ def validate_pixels(raw: pd.DataFrame, source: str) -> ValidationOutcome:
         "wrong_field_count",
         lambda mask: pd.Series(
             np.where(extra[mask], "the line has more than 4 fields", "the line has fewer than 4 fields")
-        ),
+        )
+        + _other_separator(raw.loc[mask, list(PIXEL_FIELDS)]),
     )
 
     parsed = {}

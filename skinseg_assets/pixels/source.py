@@ -7,6 +7,7 @@ wrong number of columns) raise `PixelFileError`; row-level problems are left for
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -110,6 +111,14 @@ def _is_header(fields: list[str]) -> bool:
     return bool(names) and names <= HEADER_NAMES
 
 
+def _looks_like_header(fields: list[str]) -> bool:
+    """A line with no digit that names some column: a header with a misspelt or foreign name (read
+    as a row, it would be rejected quietly, and its columns' order lost)."""
+    return not any(character.isdigit() for field in fields for character in field) and any(
+        field.strip().lower() in HEADER_NAMES for field in fields
+    )
+
+
 def _header_order(source: str, header: str, fields: list[str], line_number: int) -> tuple[str, ...]:
     """The column (B, G, R or label) each field of a header line names, in the header's order.
 
@@ -142,7 +151,8 @@ def pixel_text(content: bytes, source: str) -> str:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         compressed = " (it starts like a gzip file: land it uncompressed)" if content[:2] == GZIP_MAGIC else ""
-        raise PixelFileError(source, f"is not UTF-8 text (byte {error.start}){compressed}") from None
+        line = len(re.findall(rb"\r\n|\r|\n", content[: error.start])) + 1
+        raise PixelFileError(source, f"is not UTF-8 text (line {line}, byte {error.start}){compressed}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -184,6 +194,13 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         if "\n" not in text:
             raise PixelFileError(source, f"has a header ({quoted_line(header)}) but no pixel rows")
         text = rest
+    elif len(header_fields) == len(PIXEL_FIELDS) and _looks_like_header(header_fields):  # else: the field count is named below
+        unknown = ", ".join(repr(field.strip()) for field in header_fields if field.strip().lower() not in HEADER_NAMES)
+        raise PixelFileError(
+            source,
+            f"line {first_row} looks like a header ({quoted_line(first_line)}) but {unknown} is not a column name: "
+            "a header names B, G, R and label (or class, skin, y, is_skin) once each",
+        )
     expected = len(PIXEL_FIELDS)
     shape_fields = text.partition("\n")[0].split(delimiter)
     if len(shape_fields) != expected:

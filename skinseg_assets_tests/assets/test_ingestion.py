@@ -1,5 +1,7 @@
 """Ingestion through Dagster: bad rows are quarantined in the run, bad files fail it clearly."""
 
+import logging
+
 import dagster as dg
 import duckdb
 import pytest
@@ -51,6 +53,11 @@ def test_rejected_share_above_the_bound_fails_the_blocking_check(tmp_path, data_
     assert not evaluation.passed
     assert evaluation.metadata["Rejected share"].value == pytest.approx(0.5)
     assert "line 5: B='999' is outside 0-255" in evaluation.metadata["Rejected rows (first 20)"].value
+    # What the run's page and log say, without opening the metadata.
+    assert evaluation.description == (
+        f"50.00% of the raw rows rejected, more than the allowed 25.00% (first: {path} line 5: B='999' is outside "
+        "0-255 [out_of_range]; all in rejected_skin_pixels)"
+    )
     assert not result.success
 
 
@@ -58,7 +65,16 @@ def test_rejected_share_within_the_bound_passes(tmp_path, data_dir, instance):
     path = write_pixels(tmp_path / "one-bad.txt", GOOD_ROWS * 30 + [(1, 2, 3, 0)])
     _, result = ingest(instance, path)
     assert result.success
-    assert check_evaluation(result, "validated_pixels_schema").passed
+    evaluation = check_evaluation(result, "validated_pixels_schema")
+    assert evaluation.passed and evaluation.description == "120 rows hold the schema; 0.83% rejected (allowed 1.00%)"
+    # A run that passes still says, in its log, that a row was rejected and where it is kept.
+    warnings = [
+        record.user_message for record in instance.all_logs(result.run_id) if record.level == logging.WARNING
+    ]
+    assert (
+        f"1 of 121 rows of {path} rejected (0.83%), kept with their reasons in rejected_skin_pixels, partition "
+        f"{BUNDLED_BATCH}. First: {path} line 121: label='0' is neither 1 (skin) nor 2 (non-skin) [unknown_label]"
+    ) in warnings
 
 
 def test_a_file_of_the_wrong_shape_fails_the_run_naming_file_and_problem(tmp_path, data_dir, instance):

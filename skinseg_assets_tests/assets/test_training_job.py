@@ -56,10 +56,20 @@ def test_run_succeeds_and_every_check_passes(trained):
         if evaluation.check_name in thresholds:
             key, documented = thresholds[evaluation.check_name]
             assert evaluation.metadata[key].value == documented, evaluation.check_name
+    descriptions = {evaluation.check_name: evaluation.description for evaluation in evaluations}
+    assert descriptions["colours_disjoint"] == "no colour is on both sides"
+    assert descriptions["validated_pixels_schema"] == f"{UCI_ROWS:,} rows hold the schema; 0.00% rejected (allowed 1.00%)"
+    assert descriptions["f1_above_floor"].startswith("F1 0.99") and descriptions["f1_above_floor"].endswith(
+        "is at or above the floor 0.997"
+    )
     # The only batch has no other batches' training data to be compared with: it passes, saying so.
     (drift,) = [evaluation for evaluation in evaluations if evaluation.check_name == "drift_within_threshold"]
     assert drift.metadata["Compared"].value is False and drift.metadata["Significance"].value == 0.0001
     assert drift.description.startswith("not compared: ")
+    assert "Largest PSI" not in drift.metadata  # no distance where nothing was measured
+    (report,) = result.asset_materializations_for_node("pixel_drift_report")
+    assert not {"Largest PSI", "Skin share (training data)", "Channels"} & set(report.metadata)
+    assert report.metadata["Skin share (batch)"].value == pytest.approx(50_859 / UCI_ROWS, abs=1e-4)
 
 
 def test_every_row_is_accounted_for(trained):

@@ -73,8 +73,9 @@ def test_with_nothing_to_compare_the_report_says_so_with_empty_distances():
     assert report.psi == {} and report.ks == {} and report.max_psi == 0.0
     assert not report.compared and report.drifted_channels(0.25) == []
     assert report.new_colour_share == 1.0
+    assert report.batch_skin_share == 0.5
     row = report.as_row("first")
-    assert row[["psi_B", "ks_R"]].isna().all(axis=None)
+    assert row[["psi_B", "ks_R", "reference_skin_share"]].isna().all(axis=None)  # unknown, not 0
 
 
 def test_the_chi_square_p_value_of_a_hand_computed_case():

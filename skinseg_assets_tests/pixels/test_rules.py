@@ -61,7 +61,9 @@ ONE_RULE_BROKEN = [
     ("10\t10\t10", "wrong_field_count", "the line has fewer than 4 fields"),
     ("10", "wrong_field_count", "the line has fewer than 4 fields"),
     ("", "wrong_field_count", "the line has fewer than 4 fields"),
-    ("10;10;10;1", "wrong_field_count", "the line has fewer than 4 fields"),
+    ("10;10;10;1", "wrong_field_count", "the line has fewer than 4 fields (it separates values with ';', not the file's delimiter)"),
+    ("10\t10 10 1", "wrong_field_count", "the line has fewer than 4 fields (it separates values with ' ', not the file's delimiter)"),
+    ("10|10\t10", "wrong_field_count", "the line has fewer than 4 fields (it separates values with '|', not the file's delimiter)"),
     ("10\t10\t10\t1\t7", "wrong_field_count", "the line has more than 4 fields"),
     ("10\t10\t10\t1\t", "wrong_field_count", "the line has more than 4 fields"),
 ]

@@ -145,23 +145,24 @@ def test_an_error_quotes_only_the_start_of_a_long_line():
 
 
 @pytest.mark.parametrize(
-    ("content", "bad_byte"),
+    ("content", "line", "bad_byte"),
     [
-        (b"74\t85\t\xff\t1\n", 6),  # "74\t85\t" is 6 bytes
-        ("B\tG\tR\tlabel\nrouge\t\u00e9\t1\t2\n".encode("latin-1"), 18),  # len("B\tG\tR\tlabel\nrouge\t")
-        ("74\t85\t123\t1\n".encode("utf-16"), 0),  # starts with the UTF-16 BOM \xff\xfe
-        (b"\xc3", 0),  # a two-byte sequence cut short
+        (b"74\t85\t\xff\t1\n", 1, 6),  # "74\t85\t" is 6 bytes
+        ("B\tG\tR\tlabel\nrouge\t\u00e9\t1\t2\n".encode("latin-1"), 2, 18),  # len("B\tG\tR\tlabel\nrouge\t")
+        ("74\t85\t123\t1\n".encode("utf-16"), 1, 0),  # starts with the UTF-16 BOM \xff\xfe
+        (b"\xc3", 1, 0),  # a two-byte sequence cut short
+        (b"74\t85\t123\t1\r\n74\t85\t123\t1\r74\t85\t123\t1\n\xe9", 4, 37),  # CR LF, CR and LF each end a line
     ],
-    ids=["stray-0xff", "latin-1", "utf-16", "truncated-sequence"],
+    ids=["stray-0xff", "latin-1", "utf-16", "truncated-sequence", "fourth-line"],
 )
-def test_non_utf8_bytes_are_refused(content, bad_byte):
+def test_non_utf8_bytes_are_refused_naming_line_and_byte(content, line, bad_byte):
     error = refusal(content)
-    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (byte {bad_byte})"
+    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (line {line}, byte {bad_byte})"
 
 
 def test_a_gzip_file_landed_compressed_is_named_as_one():
     error = refusal(gzip.compress(b"74\t85\t123\t1\n"))
-    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (byte 1) (it starts like a gzip file: land it uncompressed)"
+    assert str(error) == f"{FILE_NAME}: is not UTF-8 text (line 1, byte 1) (it starts like a gzip file: land it uncompressed)"
 
 
 def test_pixel_file_error_is_a_value_error_carrying_source_and_problem():
@@ -241,9 +242,28 @@ def test_a_header_line_is_skipped_reported_and_loses_no_data_row(header):
     assert outcome.validated["line_number"].tolist() == [2, 3, 4]
 
 
-def test_a_first_line_of_other_words_is_data_not_a_header():
-    """Only the known column names make a header; anything else is a row the rules must judge."""
-    parsed = parse(pixel_bytes(["blue\tgreen\tred\tlabel", *tab_lines()]))
+@pytest.mark.parametrize(
+    ("header", "unknown"),
+    [
+        ("B,G,R,lable", "'lable'"),
+        ("blue\tgreen\tred\tlabel", "'blue', 'green', 'red'"),
+        # Read as a row, the data under it would be taken in B, G, R order: red and blue swapped.
+        ("red,green,blue,class", "'red', 'green', 'blue'"),
+    ],
+    ids=["misspelt-label", "colour-words", "rgb-words"],
+)
+def test_a_header_with_a_name_it_does_not_know_is_refused_naming_it(header, unknown):
+    delimiter = "\t" if "\t" in header else ","
+    error = refusal(pixel_bytes([header, delimiter.join(["1", "2", "3", "1"])]))
+    assert error.problem == (
+        f"line 1 looks like a header ({header!r}) but {unknown} is not a column name: "
+        "a header names B, G, R and label (or class, skin, y, is_skin) once each"
+    )
+
+
+def test_a_first_line_of_words_naming_no_column_is_a_row_the_rules_judge():
+    """A line without a known column name is not taken for a header: the rules reject it, kept."""
+    parsed = parse(pixel_bytes(["n/a\tn/a\tn/a\tn/a", *tab_lines()]))
     assert parsed.header is None
     outcome = validate_pixels(parsed.raw, FILE_NAME)
     assert outcome.rejected["line_number"].tolist() == [1]

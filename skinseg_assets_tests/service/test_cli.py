@@ -73,11 +73,11 @@ def test_bad_input_exits_2_with_the_reason(champions, capsys, monkeypatch, tmp_p
         code, _, err = run(["predict", str(unreadable)], capsys)
         assert code == 2 and f"{unreadable}: cannot be read ({reason})" in err
     code, _, err = run(["predict", str(tmp_path / "photo.png")], capsys)  # decoded as ingestion decodes a file
-    assert code == 2 and f"{tmp_path / 'photo.png'}: is not UTF-8 text (byte 0)" in err
+    assert code == 2 and f"{tmp_path / 'photo.png'}: is not UTF-8 text (line 1, byte 0)" in err
     code, _, err = run(["segment", str(tmp_path / "gone.png"), "-o", str(tmp_path / "mask.png")], capsys)
     assert code == 2 and "gone.png: cannot be read (No such file or directory)" in err
     code, _, err = run(["predict", "-"], capsys, stdin=b"\xff\xfe1,2,3\n", monkeypatch=monkeypatch)
-    assert code == 2 and "stdin: is not UTF-8 text (byte 0)" in err
+    assert code == 2 and "stdin: is not UTF-8 text (line 1, byte 0)" in err
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "black.png")
     code, _, err = run(["segment", str(tmp_path / "black.png"), "-o", str(tmp_path / "no-such-folder" / "mask.png")], capsys)
     assert code == 2 and f"{tmp_path / 'no-such-folder' / 'mask.png'}: cannot be written (No such file or directory)" in err
