@@ -67,6 +67,9 @@ def run_phases(home: Path, started_at: float, ended_at: float) -> tuple[float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--scale", type=int, default=10, help="also time (a) and (b) on the bundled rows repeated this many times (0: skip)"
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="skinseg-bench-"))
@@ -80,12 +83,20 @@ def main() -> None:
     empty_file = scratch / "empty_job.py"
     empty_file.write_text(EMPTY_JOB)
     empty = [str(BIN / "dagster"), "job", "execute", "-f", str(empty_file), "-j", "empty_job"]
+    if args.scale:
+        # (f), (g): the same two commands on a bigger file, to show whether Dagster's cost grows with the data.
+        import gzip
+
+        scaled_file = scratch / f"uci-skin-x{args.scale}.txt"
+        scaled_file.write_bytes(gzip.decompress((ROOT / "skinseg_assets" / "data" / "Skin_NonSkin.txt.gz").read_bytes()) * args.scale)
+        scaled_config = scratch / "scaled.yaml"
+        scaled_config.write_text(json.dumps({"ops": {"raw_skin_pixels": {"config": {"source_uri": str(scaled_file)}}}}))
     variants = str(ROOT / "benchmarks" / "variant_jobs.py")
     multiprocess = [str(BIN / "dagster"), "job", "execute", "-f", variants, "-a", "defs_multiprocess", "-j", "training_job_multiprocess"]
     in_memory = [str(BIN / "dagster"), "job", "execute", "-f", variants, "-a", "defs_in_memory", "-j", "training_job_in_memory"]
 
     plain_seconds, dagster_seconds, empty_seconds, stages, phases = [], [], [], [], []
-    multiprocess_seconds, in_memory_seconds = [], []
+    multiprocess_seconds, in_memory_seconds, scaled_plain_seconds, scaled_dagster_seconds = [], [], [], []
     try:
         # One untimed round first: the instance's SQLite schema and the OS file cache warm up.
         for round_number in range(args.repeats + 1):
@@ -96,7 +107,15 @@ def main() -> None:
             elapsed_empty, _, _, _ = timed(empty, env)
             elapsed_multiprocess, _, _, _ = timed(multiprocess, {**env, "SKINSEG_DATA_DIR": str(data / "multiprocess")})
             elapsed_in_memory, _, _, _ = timed(in_memory, {**env, "SKINSEG_DATA_DIR": str(data / "in-memory")})
+            if args.scale:
+                elapsed_scaled_plain, _, _, _ = timed([*plain, "--store", str(data / "plain-scaled"), "--source", str(scaled_file)], env)
+                elapsed_scaled_dagster, _, _, _ = timed(
+                    [*dagster, "-c", str(scaled_config)], {**env, "SKINSEG_DATA_DIR": str(data / "dagster-scaled")}
+                )
             if round_number:
+                if args.scale:
+                    scaled_plain_seconds.append(elapsed_scaled_plain)
+                    scaled_dagster_seconds.append(elapsed_scaled_dagster)
                 multiprocess_seconds.append(elapsed_multiprocess)
                 in_memory_seconds.append(elapsed_in_memory)
                 plain_seconds.append(elapsed_plain)
@@ -120,6 +139,15 @@ def main() -> None:
     plain_imports, plain_work = (statistics.median(stage[name] for stage in stages) for name in ("imports", "work"))
     plain_rest = statistics.median(seconds - stage["total"] for seconds, stage in zip(plain_seconds, stages))
     before_run, in_run, after_run = (statistics.median(phase[i] for phase in phases) for i in range(3))
+    scaled_rows, scaled_notes = "", ""
+    if args.scale:
+        f, g = statistics.median(scaled_plain_seconds), statistics.median(scaled_dagster_seconds)
+        scaled_rows = f"""| (f) as (a), on the bundled rows repeated {args.scale} times ({245_057 * args.scale:,} rows, read as a configured file) | {f:.2f} | {', '.join(f'{s:.2f}' for s in scaled_plain_seconds)} |
+| (g) as (b), on the same file (`-c` with `source_uri`) | {g:.2f} (**g/f {g / f:.2f}**) | {', '.join(f'{s:.2f}' for s in scaled_dagster_seconds)} |
+"""
+        scaled_notes = f"""- (f), (g): with {args.scale} times the rows, the plain calls take {f - a:.1f} s more and the job
+  {g - b:.1f} s more; what Dagster adds is {b - a:.1f} s on the bundled data and {g - f:.1f} s on {args.scale} times it.
+"""
     body = f"""## Orchestration overhead: plain calls vs. `dagster job execute`
 
 `benchmarks/bench_orchestration.py --repeats {args.repeats}`, {now()}; {describe_machine()}.
@@ -130,7 +158,8 @@ default classifier, evaluate, draw the two plots, check the F1 floor, append the
 decide champion/challenger and store the champion with its manifest, store the frames in DuckDB,
 the model as skops and the plots as PNG files. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
 instance, same storage). Whole commands, interleaved, median of {args.repeats} after one warm-up round.
-(d) and (e) are the same job changed in one respect each, to show where (b)'s time goes.
+(d) and (e) are the same job changed in one respect each, to show where (b)'s time goes; (f) and (g)
+are (a) and (b) on more data.
 
 | | median wall time (s) | each run (s) |
 | --- | --- | --- |
@@ -142,15 +171,15 @@ instance, same storage). Whole commands, interleaved, median of {args.repeats} a
 | (b − c)/a: the job without Dagster's fixed start-up cost | {(b - c) / a:.2f} | |
 | (d) as (b), on Dagster's default multiprocess executor (one step at a time) | {d:.2f} (d/a {d / a:.1f}) | {', '.join(f'{s:.2f}' for s in multiprocess_seconds)} |
 | (e) as (b), both IO managers replaced by Dagster's `InMemoryIOManager` | {e:.2f} (e/a {e / a:.2f}) | {', '.join(f'{s:.2f}' for s in in_memory_seconds)} |
-
-What the two variants (`benchmarks/variant_jobs.py`) show:
+{scaled_rows}
+What the variants show ((d) and (e) are in `benchmarks/variant_jobs.py`):
 - (d): the executor is the choice that matters most. A process per step loads Python, Dagster and the
   code location again for each of the job's steps: {d - b:.1f} s more than (b).
 - (e): storing and loading is not where most of the gap is. With no frame or model stored or loaded
   between steps, (e) does less work than (a) (which stores its frames and model), yet takes
   {e / b:.0%} of (b)'s time. What remains is Dagster's own: its start-up (c), its events, and the bigger
   heap that every garbage collection and the interpreter's exit walk.
-
+{scaled_notes}
 Where the time goes (medians): (a) {plain_imports:.2f} s importing, {plain_work:.2f} s of work, {plain_rest:.2f} s
 for the interpreter's start and exit. (b) {before_run:.2f} s before the run starts (the CLI, the
 instance, importing and building the code location, planning); {in_run:.2f} s in the run: the same

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-def main(store: Path) -> dict[str, float]:
+def main(store: Path, source: Path | None) -> dict[str, float]:
     started = time.perf_counter()
     import duckdb
     import skops.io as sio
@@ -29,7 +29,7 @@ def main(store: Path) -> dict[str, float]:
     from skinseg_assets.pixels.model import DEFAULT_ESTIMATOR, DEFAULT_HYPERPARAMETERS, build_estimator, fit_classifier
     from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
     from skinseg_assets.pixels.rules import validate_pixels
-    from skinseg_assets.pixels.source import parse_pixel_file, read_bundled_uci
+    from skinseg_assets.pixels.source import PixelFile, parse_pixel_file, read_bundled_uci
     from skinseg_assets.pixels.split import split_by_colour
 
     stages = {"imports": time.perf_counter() - started}
@@ -48,7 +48,8 @@ def main(store: Path) -> dict[str, float]:
         database.execute(f"create or replace table {name} as select * from frame")
         database.unregister("frame")
 
-    pixel_file = stage("read", read_bundled_uci)
+    # A configured file is read as the job reads a configured source_uri: its bytes, as they are.
+    pixel_file = stage("read", lambda: PixelFile(source=str(source), content=source.read_bytes()) if source else read_bundled_uci())
     parsed = stage("parse", lambda: parse_pixel_file(pixel_file))
     outcome = stage("validate", lambda: validate_pixels(parsed.raw, pixel_file.source))
     validated = outcome.validated.assign(batch=BUNDLED_BATCH)
@@ -116,4 +117,6 @@ def main(store: Path) -> dict[str, float]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True, help="folder for the DuckDB file and the models")
-    json.dump(main(parser.parse_args().store), sys.stdout)
+    parser.add_argument("--source", type=Path, help="a pixel file to read instead of the bundled one")
+    arguments = parser.parse_args()
+    json.dump(main(arguments.store, arguments.source), sys.stdout)
