@@ -53,6 +53,7 @@ with warnings.catch_warnings():
             failures = errors.failure_cases
         share = rejected_share(len(validated_skin_pixels), rejected_skin_pixels["rules"])
         duplicates = int((rejected_skin_pixels["rules"] == DUPLICATE_RULE).sum())
+        bad = len(rejected_skin_pixels) - duplicates
         metadata = {
             "Schema failures": dg.MetadataValue.int(len(failures)),
             "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),
@@ -72,7 +73,8 @@ with warnings.catch_warnings():
             problems.append(f"{len(failures):,} schema failures in the validated rows")
         if share > config.max_rejected_share:
             problems.append(
-                f"{share:.2%} of the raw rows rejected, more than the allowed {config.max_rejected_share:.2%} "
+                f"{bad:,} of {len(validated_skin_pixels) + bad:,} rows rejected ({share:.4%}), more than the allowed "
+                f"{config.max_rejected_share:.2%} "
                 f"(first: {rejected_skin_pixels.loc[rejected_skin_pixels['rules'] != DUPLICATE_RULE, 'reasons'].iloc[0]}; "
                 "all in rejected_skin_pixels)"
             )

@@ -236,7 +236,7 @@ def validated_and_rejected_skin_pixels(context: dg.AssetExecutionContext, raw_sk
         pd.DataFrame({"rule": list(by_rule), "meaning": [RULES[rule] for rule in by_rule], "rows": list(by_rule.values())})
     )
     shared = {"Batch": batch, "Source": source, "Raw rows": dg.MetadataValue.int(len(raw_skin_pixels))}
-    if len(rejected):
+    if len(rejected) and not duplicate:  # (raw_skin_pixels has warned of a duplicate batch)
         # Said in the run's log too: a run that passes (within the allowed share) still rejected rows.
         context.log.warning(
             f"{len(rejected):,} of {len(raw_skin_pixels):,} rows of {source} rejected ({outcome.rejected_share:.2%}), "

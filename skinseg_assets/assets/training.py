@@ -295,7 +295,7 @@ def model_metrics(
     yield dg.AssetCheckResult(
         check_name="f1_above_floor",
         passed=metrics.f1 >= config.min_f1,
-        description=f"F1 {metrics.f1:.4f} {'is at or above' if metrics.f1 >= config.min_f1 else 'is below'} the floor {config.min_f1}",
+        description=f"F1 {metrics.f1:.5f} {'is at or above' if metrics.f1 >= config.min_f1 else 'is below'} the floor {config.min_f1}",
         metadata={
             "F1": dg.MetadataValue.float(metrics.f1),
             "Floor": dg.MetadataValue.float(config.min_f1),

@@ -5,6 +5,7 @@ validation rules decide which rows are usable. File-level problems (empty file, 
 wrong number of columns) raise `PixelFileError`; row-level problems are left for the rules.
 """
 
+import codecs
 import gzip
 import hashlib
 import re
@@ -106,17 +107,25 @@ def _sniff_delimiter(source: str, first_line: str, line_number: int) -> str:
     )
 
 
+def _column_name(field: str) -> str:
+    """A header field as a name: case, surrounding space and quotes ("R", as pandas may quote it) ignored."""
+    return field.strip().strip("\"'").strip().lower()
+
+
 def _is_header(fields: list[str]) -> bool:
-    names = {field.strip().lower() for field in fields}
+    names = {_column_name(field) for field in fields}
     return bool(names) and names <= HEADER_NAMES
 
 
+# A header's word: letters, then letters, digits-free underscores or spaces ("red", "is_skin", "skin tone").
+HEADER_WORD = re.compile(r"[^\W\d_][^\W\d]*(?: [^\W\d]+)*")
+
+
 def _looks_like_header(fields: list[str]) -> bool:
-    """A line with no digit that names some column: a header with a misspelt or foreign name (read
-    as a row, it would be rejected quietly, and its columns' order lost)."""
-    return not any(character.isdigit() for field in fields for character in field) and any(
-        field.strip().lower() in HEADER_NAMES for field in fields
-    )
+    """Every field a word or empty, some a word: a header with names it does not know. Read as a
+    row, it would be rejected quietly, and the columns under it taken in B, G, R order."""
+    names = [_column_name(field) for field in fields]
+    return any(names) and all(HEADER_WORD.fullmatch(name) for name in names if name)
 
 
 def _header_order(source: str, header: str, fields: list[str], line_number: int) -> tuple[str, ...]:
@@ -125,7 +134,7 @@ def _header_order(source: str, header: str, fields: list[str], line_number: int)
     Refuses a header that names a column twice or leaves one out: its rows could not be read
     without guessing which field is which.
     """
-    order = tuple(HEADER_COLUMNS[field.strip().lower()] for field in fields)
+    order = tuple(HEADER_COLUMNS[_column_name(field)] for field in fields)
     twice = [column for column in PIXEL_FIELDS if order.count(column) > 1]
     missing = [column for column in PIXEL_FIELDS if column not in order]
     if twice or missing:
@@ -151,8 +160,10 @@ def pixel_text(content: bytes, source: str) -> str:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         compressed = " (it starts like a gzip file: land it uncompressed)" if content[:2] == GZIP_MAGIC else ""
-        line = len(re.findall(rb"\r\n|\r|\n", content[: error.start])) + 1
-        raise PixelFileError(source, f"is not UTF-8 text (line {line}, byte {error.start}){compressed}") from None
+        # Counted in the file's bytes: the codec's offsets start after a byte order mark.
+        offset = error.start + (len(codecs.BOM_UTF8) if content.startswith(codecs.BOM_UTF8) else 0)
+        line = len(re.findall(rb"\r\n|\r|\n", content[:offset])) + 1
+        raise PixelFileError(source, f"is not UTF-8 text (line {line}, byte {offset}){compressed}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -195,10 +206,11 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             raise PixelFileError(source, f"has a header ({quoted_line(header)}) but no pixel rows")
         text = rest
     elif len(header_fields) == len(PIXEL_FIELDS) and _looks_like_header(header_fields):  # else: the field count is named below
-        unknown = ", ".join(repr(field.strip()) for field in header_fields if field.strip().lower() not in HEADER_NAMES)
+        unknown = [repr(field.strip()) if field.strip() else "an empty name" for field in header_fields if _column_name(field) not in HEADER_NAMES]
         raise PixelFileError(
             source,
-            f"line {first_row} looks like a header ({quoted_line(first_line)}) but {unknown} is not a column name: "
+            f"line {first_row} looks like a header ({quoted_line(first_line)}) but {', '.join(unknown)} "
+            f"{'is not a column name' if len(unknown) == 1 else 'are not column names'}: "
             "a header names B, G, R and label (or class, skin, y, is_skin) once each",
         )
     expected = len(PIXEL_FIELDS)

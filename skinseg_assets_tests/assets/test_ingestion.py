@@ -55,7 +55,7 @@ def test_rejected_share_above_the_bound_fails_the_blocking_check(tmp_path, data_
     assert "line 5: B='999' is outside 0-255" in evaluation.metadata["Rejected rows (first 20)"].value
     # What the run's page and log say, without opening the metadata.
     assert evaluation.description == (
-        f"50.00% of the raw rows rejected, more than the allowed 25.00% (first: {path} line 5: B='999' is outside "
+        f"4 of 8 rows rejected (50.0000%), more than the allowed 25.00% (first: {path} line 5: B='999' is outside "
         "0-255 [out_of_range]; all in rejected_skin_pixels)"
     )
     assert not result.success

@@ -197,7 +197,7 @@ def test_a_candidate_below_the_f1_floor_is_not_promoted_by_a_later_run(data_dir,
     failed = run(instance, [skin_classifier, model_metrics, production_skin_classifier], GOOD, raise_on_error=False, min_f1=0.999)
     (check,) = failed.get_asset_check_evaluations()
     assert (check.check_name, check.passed) == ("f1_above_floor", False)
-    assert check.description == f"F1 {check.metadata['F1'].value:.4f} is below the floor 0.999"
+    assert check.description == f"F1 {check.metadata['F1'].value:.5f} is below the floor 0.999"
     # The champion materialized alone afterwards (say, from the UI) does not promote it either.
     alone = run(instance, [production_skin_classifier], raise_on_error=False)
     assert not alone.success

@@ -152,8 +152,9 @@ def test_an_error_quotes_only_the_start_of_a_long_line():
         ("74\t85\t123\t1\n".encode("utf-16"), 1, 0),  # starts with the UTF-16 BOM \xff\xfe
         (b"\xc3", 1, 0),  # a two-byte sequence cut short
         (b"74\t85\t123\t1\r\n74\t85\t123\t1\r74\t85\t123\t1\n\xe9", 4, 37),  # CR LF, CR and LF each end a line
+        (b"\xef\xbb\xbf74\t85\t123\t1\n\xff", 2, 15),  # counted from the file's first byte, its BOM included
     ],
-    ids=["stray-0xff", "latin-1", "utf-16", "truncated-sequence", "fourth-line"],
+    ids=["stray-0xff", "latin-1", "utf-16", "truncated-sequence", "fourth-line", "after-a-bom"],
 )
 def test_non_utf8_bytes_are_refused_naming_line_and_byte(content, line, bad_byte):
     error = refusal(content)
@@ -249,16 +250,26 @@ def test_a_header_line_is_skipped_reported_and_loses_no_data_row(header):
         ("blue\tgreen\tred\tlabel", "'blue', 'green', 'red'"),
         # Read as a row, the data under it would be taken in B, G, R order: red and blue swapped.
         ("red,green,blue,class", "'red', 'green', 'blue'"),
+        ("red,green,blue,target", "'red', 'green', 'blue', 'target'"),  # no name it knows at all
+        ("B,G,R,", "an empty name"),
     ],
-    ids=["misspelt-label", "colour-words", "rgb-words"],
+    ids=["misspelt-label", "colour-words", "rgb-words", "no-known-name", "empty-name"],
 )
 def test_a_header_with_a_name_it_does_not_know_is_refused_naming_it(header, unknown):
     delimiter = "\t" if "\t" in header else ","
     error = refusal(pixel_bytes([header, delimiter.join(["1", "2", "3", "1"])]))
+    verb = "are not column names" if ", " in unknown else "is not a column name"
     assert error.problem == (
-        f"line 1 looks like a header ({header!r}) but {unknown} is not a column name: "
+        f"line 1 looks like a header ({header!r}) but {unknown} {verb}: "
         "a header names B, G, R and label (or class, skin, y, is_skin) once each"
     )
+
+
+def test_a_quoted_header_is_read_by_name():
+    """pandas' to_csv(quoting=csv.QUOTE_NONNUMERIC) quotes the names, not the numbers."""
+    parsed = parse(pixel_bytes(['"R","G","B","label"', "123,85,74,1"]))
+    assert parsed.header == '"R","G","B","label"'
+    assert parsed.raw[["B", "G", "R", "label"]].iloc[0].tolist() == ["74", "85", "123", "1"]
 
 
 def test_a_first_line_of_words_naming_no_column_is_a_row_the_rules_judge():

@@ -76,14 +76,17 @@ def test_a_folder_removed_while_listing_is_skipped_and_an_unreadable_one_fails_t
         zone.list_files()
 
 
-@pytest.mark.parametrize("mtime_ahead", [0, 3 * 3600], ids=["just-written", "mtime-three-hours-ahead"])
-def test_a_file_is_taken_once_it_has_not_changed_for_two_seconds(tmp_path, monkeypatch, mtime_ahead):
+@pytest.mark.parametrize(
+    "mtime_shift", [0, 3 * 3600, -3 * 3600], ids=["just-written", "mtime-three-hours-ahead", "mtime-three-hours-behind"]
+)
+def test_a_file_is_taken_once_it_has_not_changed_for_two_seconds(tmp_path, monkeypatch, mtime_shift):
     path = Path(land_file(tmp_path, "day-1.txt", ROWS, age_seconds=None))
-    if mtime_ahead:  # cp -p from a machine whose clock is fast: settled by the inode's change time
-        ahead = time.time() + mtime_ahead
-        os.utime(path, (ahead, ahead))
-    # When the rule says it last changed: its change time if its modification time is ahead.
-    changed = path.stat().st_ctime if mtime_ahead else path.stat().st_mtime
+    if mtime_shift:  # cp -p: the source's modification time, perhaps from a machine whose clock is fast
+        shifted = time.time() + mtime_shift
+        os.utime(path, (shifted, shifted))
+    # When the rule says it last changed: the earlier of its modification and change times (a copy
+    # cannot set the change time; a time ahead is another clock's).
+    changed = path.stat().st_ctime if mtime_shift > 0 else path.stat().st_mtime
     clock = SimpleNamespace(time=lambda: changed + 1.5)  # the clock the listing reads
     monkeypatch.setattr(landing_zone, "time", clock)
     zone = local_zone(tmp_path)  # the default settle time

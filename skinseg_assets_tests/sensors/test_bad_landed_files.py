@@ -1,5 +1,7 @@
 """Bad files dropped in the landing zone: a clear message each, nothing lost, other batches unharmed."""
 
+import logging
+
 import pytest
 
 from skinseg_assets.definitions import build_definitions
@@ -102,6 +104,11 @@ def test_a_file_with_the_content_of_an_earlier_batch_is_a_duplicate_not_counted_
     assert validated_rows == 0 and len(rejected) == 3
     assert set(rejected["rules"]) == {"duplicate_batch"}
     assert "the file has the same content as batch day-1.txt" in rejected.loc[0, "reasons"]
+    # One warning says so; the rows are not also reported as bad rows rejected.
+    warnings = [record.user_message for record in instance.all_logs(run.run_id) if record.level == logging.WARNING]
+    assert [message for message in warnings if "day-1-again.txt" in message] == [
+        f"{landing}/day-1-again.txt has the same content as batch day-1.txt; it will not be counted twice"
+    ]
 
 
 def test_the_first_batch_ingested_again_after_its_duplicate_keeps_its_rows(landing, instance):
