@@ -17,8 +17,8 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
         jobs=[training_job, ingest_batch_job, serving_job, rollback_champion_job],
         sensors=[landing_zone_sensor, automation_sensor],
         resources=build_resources(deployment),
-        # Also for runs without a named job: what the automation sensor launches and what the UI
-        # materializes (see jobs.EXECUTOR for why one process).
+        # Every job's, and that of runs without a named job: what the automation sensor launches and
+        # what the UI materializes (see jobs.EXECUTOR for why one process).
         executor=EXECUTOR,
     )
 

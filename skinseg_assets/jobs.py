@@ -9,7 +9,8 @@ from skinseg_assets.ops.champion import rollback_champion
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 
 # One process: the steps are short and share one DuckDB file, so a process per step (the
-# default multiprocess executor) would only add start-up time and lock contention.
+# default multiprocess executor) would only add start-up time and lock contention. Set once, on
+# the Definitions (definitions.py), for every job below and for runs without a named job.
 EXECUTOR = dg.in_process_executor
 
 training_job = dg.define_asset_job(
@@ -19,14 +20,12 @@ training_job = dg.define_asset_job(
     f"the batch is the bundled UCI file, '{BUNDLED_BATCH}'.",
     selection=dg.AssetSelection.groups(INGESTION, TRAINING) | dg.AssetSelection.assets(production_skin_classifier),
     tags={"dagster/partition": BUNDLED_BATCH},
-    executor_def=EXECUTOR,
 )
 
 ingest_batch_job = dg.define_asset_job(
     name="ingest_batch_job",
     description="Read, validate and quarantine one landed batch (the landing-zone sensor launches it).",
     selection=dg.AssetSelection.assets("raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels"),
-    executor_def=EXECUTOR,
 )
 
 serving_job = dg.define_asset_job(
@@ -34,14 +33,12 @@ serving_job = dg.define_asset_job(
     description="Compile the production champion into its colour lookup table and segment the sample photos "
     "(reuses the table if the champion has not changed).",
     selection=dg.AssetSelection.assets(skin_color_lut, segmented_sample_images),
-    executor_def=EXECUTOR,
 )
 
 
 @dg.job(
     description="Serve an earlier champion version again: checks its integrity, moves champions/current.json, "
     "records the rollback in the promotion history. Config: ops.rollback_champion.config.version.",
-    executor_def=EXECUTOR,
 )
 def rollback_champion_job():
     rollback_champion()
