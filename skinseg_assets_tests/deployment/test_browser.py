@@ -142,3 +142,13 @@ def test_model_metrics_materialization_shows_scores_and_plots(
         picture = page.screenshot(tmp_path / "model-metrics.png")
     assert png_size(picture) == SCREENSHOT_SIZE
     keep_screenshot(picture)
+
+
+def test_the_checks_tab_says_in_words_how_the_latest_check_went(chromium: str, topology: Topology, first_training_run: str):
+    # The result's description, under "Latest execution": the F1 against the floor, without opening metadata.
+    checks_url = f"{topology.webserver_url}/assets/model_metrics?view=checks"
+    text = visible_text(html.unescape(dump_dom(chromium, checks_url)))
+    shown = re.search(r"Latest execution F1 (0\.\d{5}) is at or above the floor 0\.997", text)
+    assert shown, f"{checks_url} does not describe the latest f1_above_floor result:\n{text[:3000]}"
+    f1 = re.search(r"Metadata F1 (0\.\d+)", text)
+    assert f1 and f"{float(f1.group(1)):.5f}" == shown.group(1)
