@@ -1,5 +1,6 @@
 """Reading pixel files: file-level refusals, lossless raw frames, and the bundled UCI copy."""
 
+import csv
 import gzip
 import hashlib
 import io
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from skinseg_assets.pixels import source
@@ -270,6 +272,27 @@ def test_a_quoted_header_is_read_by_name():
     parsed = parse(pixel_bytes(['"R","G","B","label"', "123,85,74,1"]))
     assert parsed.header == '"R","G","B","label"'
     assert parsed.raw[["B", "G", "R", "label"]].iloc[0].tolist() == ["74", "85", "123", "1"]
+
+
+def test_quoted_values_are_read_as_their_text_and_judged_by_the_rules():
+    """pandas' to_csv(quoting=csv.QUOTE_ALL) and some exports quote every field, numbers too."""
+    frame = pd.DataFrame({"R": [123, 300, 12], "G": [85, 85, 20], "B": [74, 74, 10], "label": [1, 1, 2]})
+    content = frame.to_csv(index=False, quoting=csv.QUOTE_ALL).encode()
+    assert content.startswith(b'"R","G","B","label"\n"123","85","74","1"')
+    parsed = parse(content)
+    assert parsed.raw[["B", "G", "R", "label"]].values.tolist() == [
+        ["74", "85", "123", "1"], ["74", "85", "300", "1"], ["10", "20", "12", "2"]
+    ]
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.validated[["B", "G", "R", "is_skin"]].values.tolist() == [[74, 85, 123, True], [10, 20, 12, False]]
+    assert outcome.rejected["reasons"].tolist() == [f"{FILE_NAME} line 3: R='300' is outside 0-255 [out_of_range]"]
+
+
+def test_a_field_quoted_or_not_on_a_ragged_line_keeps_its_text_without_the_quotes():
+    parsed = parse(b'74,"85",123,"1"\n"1",2,"3"\n"a ""b""",2,3,1\n')
+    assert parsed.raw[["B", "G", "R", "label"]].values.tolist() == [
+        ["74", "85", "123", "1"], ["1", "2", "3", None], ['a "b"', "2", "3", "1"]
+    ]
 
 
 def test_a_first_line_of_words_naming_no_column_is_a_row_the_rules_judge():
