@@ -109,7 +109,7 @@ def drift_report(batch: pd.DataFrame, reference: pd.DataFrame, reference_test_si
     every test-side colour (a fifth of them) as new.
     """
     known = np.union1d(colour_key(reference), colour_key(reference_test_side))
-    new_colour_share = float((~np.isin(colour_key(batch), known)).mean()) if len(batch) else 0.0
+    new_colour_share = float((~np.isin(colour_key(batch), known)).mean()) if len(batch) else np.nan
     if batch.empty or reference.empty:
         return DriftReport(
             batch_rows=len(batch),

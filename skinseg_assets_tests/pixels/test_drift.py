@@ -78,6 +78,15 @@ def test_with_nothing_to_compare_the_report_says_so_with_empty_distances():
     assert row[["psi_B", "ks_R", "reference_skin_share"]].isna().all(axis=None)  # unknown, not 0
 
 
+def test_an_empty_batch_has_no_shares_to_report():
+    """A duplicate batch validates no rows: its shares are unknown (NaN), not 0."""
+    reference = pixels([(10, 10, 10, True), (40, 40, 40, False)], "first")
+    report = drift_report(reference.iloc[:0], reference, reference.iloc[:0])
+    assert not report.compared and report.batch_rows == 0
+    assert report.as_row("copy")[["batch_skin_share", "new_colour_share"]].isna().all(axis=None)
+    assert report.reference_skin_share == 0.5
+
+
 def test_the_chi_square_p_value_of_a_hand_computed_case():
     reference, batch = np.zeros(256), np.zeros(256)
     reference[0], reference[16] = 50, 50
