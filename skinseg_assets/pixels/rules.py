@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skinseg_assets.pixels.source import PIXEL_FIELDS
+from skinseg_assets.pixels.source import PIXEL_FIELDS, field_text
 
 CHANNELS = ("B", "G", "R")
 SKIN_LABEL, NON_SKIN_LABEL = 1, 2
@@ -153,7 +153,7 @@ def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Worked out once per distinct text: a pixel file repeats a few hundred texts millions of times.
     """
     codes, distinct = pd.factorize(text)  # an absent field (None) gets code -1
-    stripped = pd.Series(distinct, dtype=object).str.strip()
+    stripped = pd.Series([field_text(written) for written in distinct], dtype=object)
     empty = np.append((stripped == "").to_numpy(dtype=bool), True)
     number = np.append(pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float), np.nan)
     # A number pandas could not read is never whole, whatever the pattern says.

@@ -107,9 +107,22 @@ def _sniff_delimiter(source: str, first_line: str, line_number: int) -> str:
     )
 
 
+# A field wholly in double quotes, as CSV writers quote ("" inside stands for one ").
+QUOTED_FIELD = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def field_text(written: str) -> str:
+    """What a field says: its text without surrounding spaces and, if it is wholly in double
+    quotes (pandas' QUOTE_ALL, some exports), without the quotes ("" read as "). The raw frame
+    keeps the field as written; the rules read this."""
+    text = written.strip()
+    quoted = QUOTED_FIELD.fullmatch(text)
+    return quoted.group(1).replace('""', '"').strip() if quoted else text
+
+
 def _column_name(field: str) -> str:
     """A header field as a name: case, surrounding space and quotes ("R", as pandas may quote it) ignored."""
-    return field.strip().strip("\"'").strip().lower()
+    return field_text(field).strip("'").strip().lower()
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -237,25 +250,8 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         frame = pd.DataFrame(padded, columns=[*order, "extra_fields"], dtype=object)
         if order != PIXEL_FIELDS:
             frame = frame[[*PIXEL_FIELDS, "extra_fields"]]
-    if '"' in text:  # CSV quoting (pandas' QUOTE_ALL, some exports): a field written "74" is 74
-        for column in PIXEL_FIELDS:
-            frame[column] = _unquoted(frame[column])
     frame.insert(0, "line_number", np.arange(first_row, first_row + len(frame), dtype=np.int64))
     return ParsedPixelFile(raw=frame, delimiter=ACCEPTED_DELIMITERS[delimiter], header=header)
-
-
-QUOTED_FIELD = re.compile(r'\s*"(.*)"\s*', re.DOTALL)
-
-
-def _unquoted(fields: pd.Series) -> pd.Series:
-    """Each field whose text is wholly in double quotes as the text inside ("" read as "); others,
-    and absent fields (None), as they are. Worked out once per distinct text."""
-    codes, distinct = pd.factorize(fields)
-    values = np.array(
-        [*(match.group(1).replace('""', '"') if (match := QUOTED_FIELD.fullmatch(text)) else text for text in distinct), None],
-        dtype=object,
-    )
-    return pd.Series(values[codes], index=fields.index, dtype=object)
 
 
 def _read_regular_lines(text: str, delimiter: str, order: tuple[str, ...] = PIXEL_FIELDS) -> pd.DataFrame | None:

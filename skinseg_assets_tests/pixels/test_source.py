@@ -274,24 +274,34 @@ def test_a_quoted_header_is_read_by_name():
     assert parsed.raw[["B", "G", "R", "label"]].iloc[0].tolist() == ["74", "85", "123", "1"]
 
 
-def test_quoted_values_are_read_as_their_text_and_judged_by_the_rules():
+def test_quoted_values_are_kept_as_written_and_read_by_the_rules_without_their_quotes():
     """pandas' to_csv(quoting=csv.QUOTE_ALL) and some exports quote every field, numbers too."""
     frame = pd.DataFrame({"R": [123, 300, 12], "G": [85, 85, 20], "B": [74, 74, 10], "label": [1, 1, 2]})
     content = frame.to_csv(index=False, quoting=csv.QUOTE_ALL).encode()
     assert content.startswith(b'"R","G","B","label"\n"123","85","74","1"')
     parsed = parse(content)
     assert parsed.raw[["B", "G", "R", "label"]].values.tolist() == [
-        ["74", "85", "123", "1"], ["74", "85", "300", "1"], ["10", "20", "12", "2"]
+        ['"74"', '"85"', '"123"', '"1"'], ['"74"', '"85"', '"300"', '"1"'], ['"10"', '"20"', '"12"', '"2"']
     ]
     outcome = validate_pixels(parsed.raw, FILE_NAME)
     assert outcome.validated[["B", "G", "R", "is_skin"]].values.tolist() == [[74, 85, 123, True], [10, 20, 12, False]]
-    assert outcome.rejected["reasons"].tolist() == [f"{FILE_NAME} line 3: R='300' is outside 0-255 [out_of_range]"]
+    # The reason quotes the field as the file has it.
+    assert outcome.rejected["reasons"].tolist() == [f"{FILE_NAME} line 3: R='\"300\"' is outside 0-255 [out_of_range]"]
 
 
-def test_a_field_quoted_or_not_on_a_ragged_line_keeps_its_text_without_the_quotes():
-    parsed = parse(b'74,"85",123,"1"\n"1",2,"3"\n"a ""b""",2,3,1\n')
+def test_the_rules_read_a_field_wholly_in_quotes_as_its_text_and_any_other_quote_as_written():
+    parsed = parse(b'74,"85",123,"1"\n"1",2,"3"\n"a ""b""",2,3,1\n" 7 ",8,9,2\n"7"4,8,9,2\n"",8,9,2\n')
     assert parsed.raw[["B", "G", "R", "label"]].values.tolist() == [
-        ["74", "85", "123", "1"], ["1", "2", "3", None], ['a "b"', "2", "3", "1"]
+        ["74", '"85"', "123", '"1"'], ['"1"', "2", '"3"', None], ['"a ""b"""', "2", "3", "1"],
+        ['" 7 "', "8", "9", "2"], ['"7"4', "8", "9", "2"], ['""', "8", "9", "2"],
+    ]
+    outcome = validate_pixels(parsed.raw, FILE_NAME)
+    assert outcome.validated[["B", "G", "R", "is_skin"]].values.tolist() == [[74, 85, 123, True], [7, 8, 9, False]]
+    assert outcome.rejected["rules"].tolist() == ["wrong_field_count", "not_an_integer", "not_an_integer", "missing_value"]
+    assert outcome.rejected["reasons"].str.split(": ", n=1).str[1].tolist()[1:] == [
+        "B='\"a \"\"b\"\"\"' is not a whole number [not_an_integer]",
+        "B='\"7\"4' is not a whole number [not_an_integer]",
+        "B is empty [missing_value]",
     ]
 
 
