@@ -23,4 +23,10 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
     )
 
 
+def resolved_training_job() -> dg.JobDefinition:
+    """training_job resolved against this environment's Definitions: what `dg.reconstructable`
+    takes to run it, or re-execute a run of it, from Python (README, "What the job builds")."""
+    return build_definitions().resolve_job_def("training_job")
+
+
 defs = build_definitions()

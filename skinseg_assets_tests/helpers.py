@@ -23,11 +23,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 GCS_TEST_PROJECT = "skinseg-test"
 
 
-def readme_command(marker: str) -> str:
-    """The README's bash block after `<!-- marker -->` (`run-command` or `test-command`)."""
+def readme_command(marker: str, language: str = "bash") -> str:
+    """The README's code block after `<!-- marker -->` (`run-command` or `test-command`, in bash)."""
     readme = (REPO_ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", readme, re.S)
-    assert match, f"README.md has no bash block after <!-- {marker} -->"
+    match = re.search(rf"<!-- {marker} -->\s*```{language}\n(.+?)\n```", readme, re.S)
+    assert match, f"README.md has no {language} block after <!-- {marker} -->"
     return match.group(1).strip()
 
 

@@ -1,17 +1,23 @@
 """training_job on a small real sample: the model quality gate, and the GCS deployment."""
 
 import hashlib
+import shutil
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
 from skinseg_assets.definitions import build_definitions
 from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets.resources import DUCKDB_FILE
+from skinseg_assets.resources.warehouse import METRICS_HISTORY
 from skinseg_assets_tests.helpers import (
+    REPO_ROOT,
     check_evaluation,
     gcs_client,
     local_path,
+    readme_command,
     run_training_job,
     sample_run_config,
     write_pixels,
@@ -32,6 +38,37 @@ def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
     assert not evaluation.passed
     assert evaluation.metadata["Floor"].value == 1.0
     assert evaluation.metadata["F1"].value < 1.0
+
+
+def test_a_run_re_executed_from_failure_as_the_readme_shows_reuses_the_model_and_replaces_the_failed_row(
+    data_dir, tmp_path, monkeypatch
+):
+    """The floor was set higher than the model reaches; the README's Python re-executes with a lower one."""
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        _, failed = run_training_job(instance, {"ops": {"model_metrics": {"config": {"min_f1": 1.0}}}}, raise_on_error=False)
+        assert not failed.success and not failed.asset_materializations_for_node("production_skin_classifier")
+        model_card = failed.asset_materializations_for_node("skin_classifier")[0].metadata
+
+        exec(readme_command("reexecute-from-python", "python").replace("<failed run id>", failed.run_id), {})
+
+        (re_executed, _) = instance.get_runs(limit=2)
+        assert re_executed.parent_run_id == failed.run_id and re_executed.status == dg.DagsterRunStatus.SUCCESS
+        steps_run = {record.step_key for record in instance.all_logs(re_executed.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+        materialized = {
+            record.dagster_event.asset_key.to_user_string()
+            for record in instance.all_logs(re_executed.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        }
+    # Only the failed step and what it held back ran again; the model came from the blob store.
+    assert steps_run == {"model_metrics", "production_skin_classifier"}
+    assert "skin_classifier" not in materialized and {"model_metrics", "production_skin_classifier"} <= materialized
+    with duckdb.connect(str(data_dir / DUCKDB_FILE), read_only=True) as connection:
+        history = connection.execute(f"select run_id, model_sha256 from skinseg.{METRICS_HISTORY}").fetchall()
+    # The failed attempt's row is replaced by the re-execution's, which evaluated the same model.
+    assert history == [(re_executed.run_id, model_card["sha256"].value)]
 
 
 @pytest.mark.parametrize(
