@@ -121,8 +121,11 @@ def field_text(written: str) -> str:
 
 
 def _column_name(field: str) -> str:
-    """A header field as a name: case, surrounding space and quotes ("R", as pandas may quote it) ignored."""
-    return field_text(field).strip("'").strip().lower()
+    """A header field as a name: case, surrounding space and quotes ("R", as pandas may quote it) ignored.
+
+    Stray quotes too: a header line quoted whole (`"R,G,B,label"`) splits into `"R` ... `label"`,
+    and read as a row it would let the rows below it be taken in B, G, R order."""
+    return field_text(field).strip("\"'").strip().lower()
 
 
 def _is_header(fields: list[str]) -> bool:

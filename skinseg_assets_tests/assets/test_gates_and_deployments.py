@@ -48,8 +48,10 @@ def test_a_run_re_executed_from_failure_as_the_readme_shows_reuses_the_model_and
     home.mkdir()
     shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    classifier_config = {"config": {"estimator": {"hist_gradient_boosting": {"max_iter": 100}}}}
     with dg.DagsterInstance.get() as instance:
-        _, failed = run_training_job(instance, {"ops": {"model_metrics": {"config": {"min_f1": 1.0}}}}, raise_on_error=False)
+        failed_config = {"ops": {"skin_classifier": classifier_config, "model_metrics": {"config": {"min_f1": 1.0}}}}
+        _, failed = run_training_job(instance, failed_config, raise_on_error=False)
         assert not failed.success and not failed.asset_materializations_for_node("production_skin_classifier")
         model_card = failed.asset_materializations_for_node("skin_classifier")[0].metadata
 
@@ -57,6 +59,8 @@ def test_a_run_re_executed_from_failure_as_the_readme_shows_reuses_the_model_and
 
         (re_executed, _) = instance.get_runs(limit=2)
         assert re_executed.parent_run_id == failed.run_id and re_executed.status == dg.DagsterRunStatus.SUCCESS
+        # The failed run's config with the one setting changed, not that setting alone.
+        assert re_executed.run_config == {"ops": {"skin_classifier": classifier_config, "model_metrics": {"config": {"min_f1": 0.99}}}}
         steps_run = {record.step_key for record in instance.all_logs(re_executed.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
         materialized = {
             record.dagster_event.asset_key.to_user_string()
@@ -67,8 +71,9 @@ def test_a_run_re_executed_from_failure_as_the_readme_shows_reuses_the_model_and
     assert "skin_classifier" not in materialized and {"model_metrics", "production_skin_classifier"} <= materialized
     with duckdb.connect(str(data_dir / DUCKDB_FILE), read_only=True) as connection:
         history = connection.execute(f"select run_id, model_sha256 from skinseg.{METRICS_HISTORY}").fetchall()
-    # The failed attempt's row is replaced by the re-execution's, which evaluated the same model.
-    assert history == [(re_executed.run_id, model_card["sha256"].value)]
+    # The failed attempt's row is replaced by the re-execution's, which evaluated the model in the blob store.
+    stored_model = local_path(model_card["File"].value).read_bytes()
+    assert history == [(re_executed.run_id, hashlib.sha256(stored_model).hexdigest())]
 
 
 @pytest.mark.parametrize(

@@ -274,6 +274,12 @@ def test_a_quoted_header_is_read_by_name():
     assert parsed.raw[["B", "G", "R", "label"]].iloc[0].tolist() == ["74", "85", "123", "1"]
 
 
+def test_a_header_line_quoted_whole_is_read_by_name():
+    parsed = parse(pixel_bytes(['"R,G,B,label"', "123,85,74,1"]))
+    assert parsed.header == '"R,G,B,label"'
+    assert parsed.raw[["B", "G", "R", "label"]].iloc[0].tolist() == ["74", "85", "123", "1"]
+
+
 def test_quoted_values_are_kept_as_written_and_read_by_the_rules_without_their_quotes():
     """pandas' to_csv(quoting=csv.QUOTE_ALL) and some exports quote every field, numbers too."""
     frame = pd.DataFrame({"R": [123, 300, 12], "G": [85, 85, 20], "B": [74, 74, 10], "label": [1, 1, 2]})
