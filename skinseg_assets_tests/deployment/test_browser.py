@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skinseg_assets_tests.deployment.browser import (
     CHROMIUM_INSTALL_HINT,
@@ -22,8 +23,17 @@ from skinseg_assets_tests.deployment.browser import (
     screenshot,
     visible_text,
 )
-from skinseg_assets_tests.deployment.conftest import skip_or_fail
-from skinseg_assets_tests.deployment.topology import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, Topology
+from skinseg_assets_tests.deployment.conftest import RUN_SECONDS, skip_or_fail
+from skinseg_assets_tests.deployment.test_topology import materialization_metadata
+from skinseg_assets_tests.deployment.topology import (
+    LOCATION_NAME,
+    REPO_ROOT,
+    REPOSITORY_NAME,
+    Topology,
+    launch_training_run,
+    recent_runs,
+    wait_for_run,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gql")
 
@@ -152,3 +162,57 @@ def test_the_checks_tab_says_in_words_how_the_latest_check_went(chromium: str, t
     assert shown, f"{checks_url} does not describe the latest f1_above_floor result:\n{text[:3000]}"
     f1 = re.search(r"Metadata F1 (0\.\d+)", text)
     assert f1 and f"{float(f1.group(1)):.5f}" == shown.group(1)
+
+
+RUN_QUERY = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { parentRunId runConfigYaml stepStats { stepKey status } } }
+}
+"""
+# The run page's re-execute menu: the arrow beside "Re-execute all" opens it.
+OPEN_REEXECUTE_MENU = """(() => {
+  const main = [...document.querySelectorAll('button')].find(b => b.innerText.trim().startsWith('Re-execute all'));
+  const arrow = main && main.nextElementSibling;
+  if (arrow) { arrow.click(); }
+  return Boolean(arrow);
+})()"""
+CLICK_FROM_FAILURE = """(() => {
+  const items = [...document.querySelectorAll('[role=menuitem], a, li')]
+    .filter(e => e.innerText && e.innerText.trim().startsWith('From failure'));
+  const item = items[items.length - 1];  // the innermost: the element that handles the click
+  if (item && item.getAttribute('aria-disabled') !== 'true') { item.click(); return true; }
+  return false;
+})()"""
+
+
+def test_re_execute_from_failure_on_the_run_page_runs_the_failed_step_again_with_the_runs_config(
+    chromium: str, topology: Topology, graphql_client, first_training_run: str, tmp_path: Path
+):
+    """As the README says: a failed run's page offers Re-execute → From failure, which runs only the
+    failed step again, with the failed run's config. Ends with a passing run again, so the latest
+    f1_above_floor result is a pass, as the other tests expect."""
+    too_high = {"ops": {"model_metrics": {"config": {"min_f1": 1.0}}}}
+    failed = launch_training_run(topology, graphql_client, run_config=too_high)
+    assert wait_for_run(topology, graphql_client, failed, RUN_SECONDS) == "FAILURE"
+
+    with DevToolsPage(chromium, window=SCREENSHOT_SIZE) as page:
+        page.navigate(f"{topology.webserver_url}/runs/{failed}")
+        page.wait_for("the re-execute menu", OPEN_REEXECUTE_MENU)
+        page.wait_for("'From failure' enabled in the menu", CLICK_FROM_FAILURE)
+        child_path = page.wait_for(
+            "the re-execution's page",
+            f"location.pathname.startsWith('/runs/') && !location.pathname.includes('{failed}') && location.pathname",
+        )
+    child = child_path.rstrip("/").split("/")[-1]
+    # The same config, so the same floor: the check fails again, on the same model.
+    assert wait_for_run(topology, graphql_client, child, RUN_SECONDS) == "FAILURE"
+    run = topology.graphql(RUN_QUERY, {"runId": child})["runOrError"]
+    assert run["parentRunId"] == failed and yaml.safe_load(run["runConfigYaml"]) == too_high
+    # Only the step that failed ran again (production_skin_classifier, held back again, never started).
+    assert {step["stepKey"]: step["status"] for step in run["stepStats"]} == {"model_metrics": "FAILURE"}
+    assert materialization_metadata(topology, child, "model_metrics")["Training rows"] == (
+        materialization_metadata(topology, failed, "model_metrics")["Training rows"]
+    )
+
+    restored = launch_training_run(topology, graphql_client)
+    assert wait_for_run(topology, graphql_client, restored, RUN_SECONDS) == "SUCCESS", recent_runs(topology)
