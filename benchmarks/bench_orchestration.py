@@ -150,7 +150,7 @@ def main() -> None:
 """
     body = f"""## Orchestration overhead: plain calls vs. `dagster job execute`
 
-`benchmarks/bench_orchestration.py --repeats {args.repeats}`, {now()}; {describe_machine()}.
+`benchmarks/bench_orchestration.py --repeats {args.repeats} --scale {args.scale}`, {now()}; {describe_machine()}.
 
 (a) `benchmarks/plain_pipeline.py`: the job's work as plain calls: read the bundled file, parse,
 validate and check the Pandera schema, split by colour and check the overlap, report drift, fit the
