@@ -93,15 +93,29 @@ def test_training_run_lands_in_postgres_and_the_model_in_the_bucket(topology: To
     assert materialized == expected
     assert event_types.count(DagsterEventType.ASSET_CHECK_EVALUATION.value) >= 3
 
-    # The model is in the bucket, under the prefix, with the bytes Dagster recorded...
+    # The model is in the bucket, under the prefix, where the run said it wrote it...
+    model_uri = f"gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
+    assert materialization_metadata(topology, first_training_run, "skin_classifier")["File"] == model_uri
     blob = topology_gcs_client(topology).bucket(topology.bucket).get_blob(f"{topology.gcs_prefix}/{MODEL_OBJECT}")
-    assert blob is not None, f"no gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
-    recorded = materialization_metadata(topology, first_training_run, "skin_classifier")
-    assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == recorded["sha256"]
-    assert recorded["File"] == f"gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
+    assert blob is not None, f"no {model_uri}"
+    # ...with the bytes Dagster recorded when it last wrote it (other tests' runs and the sensors' train too).
+    assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == latest_materialization_metadata(topology, "skin_classifier")["sha256"]
     # ...and not in a local blob folder; the frames are in the DuckDB file in SKINSEG_DATA_DIR.
     assert not (topology.data_dir / "blobs").exists()
     assert (topology.data_dir / "warehouse.duckdb").is_file()
+
+
+def latest_materialization_metadata(topology: Topology, asset: str) -> dict | None:
+    """The metadata values of the newest materialization of `asset` in Postgres, by any run."""
+    with connect(topology) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event FROM event_logs WHERE dagster_event_type = %s AND asset_key = %s ORDER BY id DESC LIMIT 1",
+            (DagsterEventType.ASSET_MATERIALIZATION.value, f'["{asset}"]'),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return {key: value.value for key, value in deserialize_value(row[0]).asset_materialization.metadata.items()}
 
 
 def compose_healthcheck(topology: Topology, service: str) -> list[str]:
@@ -199,15 +213,8 @@ def test_daemon_and_webserver_recover_when_postgres_drops_their_connections(
 
 def latest_training_rows(topology: Topology) -> int | None:
     """'Training rows' of the newest model_metrics materialization in Postgres."""
-    with connect(topology) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event FROM event_logs WHERE dagster_event_type = %s AND asset_key = %s ORDER BY id DESC LIMIT 1",
-            (DagsterEventType.ASSET_MATERIALIZATION.value, '["model_metrics"]'),
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return deserialize_value(row[0]).asset_materialization.metadata["Training rows"].value
+    metadata = latest_materialization_metadata(topology, "model_metrics")
+    return None if metadata is None else metadata["Training rows"]
 
 
 def test_file_dropped_in_the_gs_landing_zone_is_trained_on(topology: Topology, first_training_run: str):
