@@ -153,11 +153,11 @@ def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Worked out once per distinct text: a pixel file repeats a few hundred texts millions of times.
     """
     codes, distinct = pd.factorize(text)  # an absent field (None) gets code -1
-    stripped = pd.Series([field_text(written) for written in distinct], dtype=object)
-    empty = np.append((stripped == "").to_numpy(dtype=bool), True)
-    number = np.append(pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=float), np.nan)
+    said = pd.Series([field_text(written) for written in distinct], dtype=object)  # quotes and spaces off
+    empty = np.append((said == "").to_numpy(dtype=bool), True)
+    number = np.append(pd.to_numeric(said, errors="coerce").to_numpy(dtype=float), np.nan)
     # A number pandas could not read is never whole, whatever the pattern says.
-    whole = np.append(stripped.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False) & ~np.isnan(number)
+    whole = np.append(said.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False) & ~np.isnan(number)
     return empty[codes], number[codes], whole[codes]
 
 

@@ -125,7 +125,7 @@ def _column_name(field: str) -> str:
 
     Stray quotes too: a header line quoted whole (`"R,G,B,label"`) splits into `"R` ... `label"`,
     and read as a row it would let the rows below it be taken in B, G, R order."""
-    return field_text(field).strip("\"'").strip().lower()
+    return field.strip().strip("\"'").strip().lower()
 
 
 def _is_header(fields: list[str]) -> bool:

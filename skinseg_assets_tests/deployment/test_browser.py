@@ -24,13 +24,13 @@ from skinseg_assets_tests.deployment.browser import (
     visible_text,
 )
 from skinseg_assets_tests.deployment.conftest import RUN_SECONDS, skip_or_fail
-from skinseg_assets_tests.deployment.test_topology import materialization_metadata
 from skinseg_assets_tests.deployment.topology import (
     LOCATION_NAME,
     REPO_ROOT,
     REPOSITORY_NAME,
     Topology,
     launch_training_run,
+    materialization_metadata,
     recent_runs,
     wait_for_run,
 )
@@ -210,8 +210,8 @@ def test_re_execute_from_failure_on_the_run_page_runs_the_failed_step_again_with
     assert run["parentRunId"] == failed and yaml.safe_load(run["runConfigYaml"]) == too_high
     # Only the step that failed ran again (production_skin_classifier, held back again, never started).
     assert {step["stepKey"]: step["status"] for step in run["stepStats"]} == {"model_metrics": "FAILURE"}
-    assert materialization_metadata(topology, child, "model_metrics")["Training rows"] == (
-        materialization_metadata(topology, failed, "model_metrics")["Training rows"]
+    assert materialization_metadata(topology, "model_metrics", child)["Training rows"] == (
+        materialization_metadata(topology, "model_metrics", failed)["Training rows"]
     )
 
     restored = launch_training_run(topology, graphql_client)

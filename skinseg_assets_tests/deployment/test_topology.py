@@ -25,8 +25,10 @@ from skinseg_assets_tests.deployment.topology import (
     TRAINING_JOB,
     VENV_BIN,
     Topology,
+    connect,
     daemons_healthy_since,
     launch_training_run,
+    materialization_metadata,
     recent_runs,
     wait_for_run,
 )
@@ -45,14 +47,6 @@ def job_assets(topology: Topology, job_name: str) -> set[str]:
     return {"/".join(node["assetKey"]["path"]) for node in nodes if job_name in node["jobNames"]}
 
 
-def connect(topology: Topology):
-    import psycopg2
-
-    connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=topology.database, connect_timeout=5)
-    connection.autocommit = True
-    return connection
-
-
 def topology_gcs_client(topology: Topology):
     return gcs_client(topology.gcs_url, project=GCP_PROJECT)
 
@@ -62,15 +56,6 @@ def run_events(topology: Topology, run_id: str) -> list[tuple[str, str]]:
     with connect(topology) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT dagster_event_type, event FROM event_logs WHERE run_id = %s ORDER BY id", (run_id,))
         return [(event_type or "", event) for event_type, event in cursor.fetchall()]
-
-
-def materialization_metadata(topology: Topology, run_id: str, asset: str) -> dict:
-    for event_type, serialized in run_events(topology, run_id):
-        if event_type == DagsterEventType.ASSET_MATERIALIZATION.value:
-            materialization = deserialize_value(serialized).asset_materialization
-            if materialization.asset_key.to_user_string() == asset:
-                return {key: value.value for key, value in materialization.metadata.items()}
-    raise AssertionError(f"run {run_id} recorded no materialization of {asset}")
 
 
 def test_training_run_lands_in_postgres_and_the_model_in_the_bucket(topology: Topology, first_training_run: str):
@@ -95,27 +80,14 @@ def test_training_run_lands_in_postgres_and_the_model_in_the_bucket(topology: To
 
     # The model is in the bucket, under the prefix, where the run said it wrote it...
     model_uri = f"gs://{topology.bucket}/{topology.gcs_prefix}/{MODEL_OBJECT}"
-    assert materialization_metadata(topology, first_training_run, "skin_classifier")["File"] == model_uri
+    assert materialization_metadata(topology, "skin_classifier", first_training_run)["File"] == model_uri
     blob = topology_gcs_client(topology).bucket(topology.bucket).get_blob(f"{topology.gcs_prefix}/{MODEL_OBJECT}")
     assert blob is not None, f"no {model_uri}"
     # ...with the bytes Dagster recorded when it last wrote it (other tests' runs and the sensors' train too).
-    assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == latest_materialization_metadata(topology, "skin_classifier")["sha256"]
+    assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == materialization_metadata(topology, "skin_classifier")["sha256"]
     # ...and not in a local blob folder; the frames are in the DuckDB file in SKINSEG_DATA_DIR.
     assert not (topology.data_dir / "blobs").exists()
     assert (topology.data_dir / "warehouse.duckdb").is_file()
-
-
-def latest_materialization_metadata(topology: Topology, asset: str) -> dict | None:
-    """The metadata values of the newest materialization of `asset` in Postgres, by any run."""
-    with connect(topology) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event FROM event_logs WHERE dagster_event_type = %s AND asset_key = %s ORDER BY id DESC LIMIT 1",
-            (DagsterEventType.ASSET_MATERIALIZATION.value, f'["{asset}"]'),
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return {key: value.value for key, value in deserialize_value(row[0]).asset_materialization.metadata.items()}
 
 
 def compose_healthcheck(topology: Topology, service: str) -> list[str]:
@@ -213,7 +185,7 @@ def test_daemon_and_webserver_recover_when_postgres_drops_their_connections(
 
 def latest_training_rows(topology: Topology) -> int | None:
     """'Training rows' of the newest model_metrics materialization in Postgres."""
-    metadata = latest_materialization_metadata(topology, "model_metrics")
+    metadata = materialization_metadata(topology, "model_metrics")
     return None if metadata is None else metadata["Training rows"]
 
 

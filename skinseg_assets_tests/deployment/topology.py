@@ -279,3 +279,31 @@ def wait_for_run(topology: Topology, client, run_id: str, timeout: float) -> str
         return topology.wait_until(f"run {run_id} of {TRAINING_JOB} to finish", status, timeout, interval=1.0)
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- recent runs ---\n{recent_runs(topology)}") from None
+
+
+def connect(topology: Topology):
+    """A connection to the topology's instance database (runs, events) on the local Postgres."""
+    import psycopg2
+
+    connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=topology.database, connect_timeout=5)
+    connection.autocommit = True
+    return connection
+
+
+def materialization_metadata(topology: Topology, asset: str, run_id: str | None = None) -> dict | None:
+    """The metadata values of the newest materialization of `asset` in Postgres: the run `run_id`'s
+    (which must have one), or any run's (None if there is none yet)."""
+    from dagster import DagsterEventType, deserialize_value
+
+    query = "SELECT event FROM event_logs WHERE dagster_event_type = %s AND asset_key = %s"
+    parameters = [DagsterEventType.ASSET_MATERIALIZATION.value, f'["{asset}"]']
+    if run_id is not None:
+        query += " AND run_id = %s"
+        parameters.append(run_id)
+    with connect(topology) as connection, connection.cursor() as cursor:
+        cursor.execute(f"{query} ORDER BY id DESC LIMIT 1", parameters)
+        row = cursor.fetchone()
+    if row is None:
+        assert run_id is None, f"run {run_id} recorded no materialization of {asset}"
+        return None
+    return {key: value.value for key, value in deserialize_value(row[0]).asset_materialization.metadata.items()}
