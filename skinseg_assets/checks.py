@@ -1,7 +1,6 @@
 """Asset checks. Blocking checks stop a run before bad data or a bad model flows downstream."""
 
 import secrets
-import warnings
 
 import dagster as dg
 import numpy as np
@@ -11,7 +10,7 @@ from pydantic import Field
 
 from skinseg_assets.assets.metadata import markdown_table
 from skinseg_assets.assets.serving import load_verified_champion, serving_champion
-from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.partitions import partitioned_checks, pixel_batches
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, lut_is_skin
 from skinseg_assets.pixels.model import model_is_skin
@@ -30,11 +29,7 @@ class RejectedShareConfig(dg.Config):
     )
 
 
-# Checks on partitioned assets (one result per batch) are a preview feature in Dagster 1.13: its
-# warning, silenced here only, would print at every code load.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
-
+with partitioned_checks():  # one result per batch
     @dg.asset_check(
         asset="validated_skin_pixels",
         blocking=True,

@@ -8,12 +8,21 @@ from skinseg_assets.assets import columns
 from skinseg_assets.assets.ingestion import BATCH_TABLE_METADATA, INGESTION
 from skinseg_assets.assets.metadata import markdown_image
 from skinseg_assets.assets.automation import NO_FAILING_BLOCKING_CHECK_UPSTREAM, eager_without_missed_updates
-from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.partitions import partitioned_checks, pixel_batches
 from skinseg_assets.pixels.drift import SIGNIFICANCE, drift_png, drift_report, other_batches
 from skinseg_assets.resources.blob_store import BlobStore, stored_images
 
 
 TRAINING_SPLIT = dg.AssetSelection.assets("train_pixels", "test_pixels")
+
+with partitioned_checks():  # one result per batch: a later batch's result does not replace this one's
+    DRIFT_CHECK = dg.AssetCheckSpec(
+        "drift_within_threshold",
+        asset="pixel_drift_report",
+        partitions_def=pixel_batches,
+        description="Warns (does not block) when a channel's PSI against the training data passes max_psi "
+        "and a chi-square test finds the difference significant.",
+    )
 
 
 class DriftReportConfig(dg.Config):
@@ -35,14 +44,7 @@ class DriftReportConfig(dg.Config):
 @dg.asset(
     group_name=INGESTION,
     partitions_def=pixel_batches,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "drift_within_threshold",
-            asset="pixel_drift_report",
-            description="Warns (does not block) when a channel's PSI against the training data passes max_psi "
-            "and a chi-square test finds the difference significant.",
-        )
-    ],
+    check_specs=[DRIFT_CHECK],
     metadata={**BATCH_TABLE_METADATA, **columns.PIXEL_DRIFT_REPORT},
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new

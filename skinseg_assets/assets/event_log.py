@@ -16,9 +16,10 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 
 CHECK_FAILED = AssetCheckExecutionRecordStatus.FAILED
+CHECK_SUCCEEDED = AssetCheckExecutionRecordStatus.SUCCEEDED
 # A check that got as far as a result; planned ones are left out: a later run that never got as
 # far as the check (an unreadable replacement, a queued re-ingest) does not clear a failure.
-COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+COMPLETED = {CHECK_SUCCEEDED, CHECK_FAILED}
 
 
 def latest_completed_check(

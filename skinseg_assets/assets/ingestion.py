@@ -16,7 +16,7 @@ from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.rules import RULES, quarantine_duplicate, validate_pixels
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
-from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, read_bundled_uci
+from skinseg_assets.pixels.source import PixelFile, PixelFileError, parse_pixel_file, quoted_line, read_bundled_uci
 from skinseg_assets.pixels.split import class_balance
 from skinseg_assets.resources.blob_store import LazyGCSResource
 from skinseg_assets.resources.landing_zone import LandingZone, read_pixel_source
@@ -164,7 +164,7 @@ def raw_skin_pixels(
     raw = parsed.raw
     raw.insert(0, "batch", batch)
     if parsed.header:
-        context.log.info(f"{pixel_file.source}: header line {parsed.header.strip()!r} skipped")
+        context.log.info(f"{pixel_file.source}: header line {quoted_line(parsed.header)} skipped")
     duplicate = duplicate_of(context.instance, batch, pixel_file.sha256)
     if duplicate:
         context.log.warning(f"{pixel_file.source} has the same content as batch {duplicate}; it will not be counted twice")

@@ -69,15 +69,21 @@ def lut_is_skin(table: np.ndarray, bgr: np.ndarray) -> np.ndarray:
     return lookup(table, colour_index(bgr[:, 0], bgr[:, 1], bgr[:, 2]))
 
 
+def rgb_image(image: np.ndarray) -> np.ndarray:
+    """The image as an array, if it is RGB uint8 (H, W, 3); anything else is refused, not cast."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
+    return image
+
+
 def segment_rgb(table: np.ndarray, image: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
     """Skin mask (H, W) of an RGB image (H, W, 3), by a bool table or its packed bits.
 
     Images come in R, G, B order and the table is indexed by B, G, R: channel 2 is the high byte.
     Rows are processed in chunks so that a large image needs little temporary memory.
     """
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
+    image = rgb_image(image)
     mask = np.empty(image.shape[:2], dtype=bool)
     for top in range(0, image.shape[0], rows_per_chunk):
         block = image[top : top + rows_per_chunk]
@@ -90,7 +96,7 @@ def segment_rgb_with_model(model, image: np.ndarray) -> np.ndarray:
 
     The fallback when no table is available; gives the same decisions as `segment_rgb`.
     """
-    image = np.asarray(image, dtype=np.uint8)
+    image = rgb_image(image)
     keys = colour_index(image[..., 2], image[..., 1], image[..., 0])
     distinct, inverse = np.unique(keys.reshape(-1), return_inverse=True)
     return model_is_skin(model, colours_of_keys(distinct))[inverse].reshape(image.shape[:2])

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from skinseg_assets.pixels.source import PIXEL_FIELDS, field_text
+from skinseg_assets.pixels.source import PIXEL_FIELDS, field_text, quoted_text
 
 CHANNELS = ("B", "G", "R")
 SKIN_LABEL, NON_SKIN_LABEL = 1, 2
@@ -119,7 +120,7 @@ class _Violations:
 
 
 def _quote(values: pd.Series) -> pd.Series:
-    return values.map(lambda value: "empty" if value is None else repr(value))
+    return values.map(lambda value: "empty" if value is None else quoted_text(value))
 
 
 # A whole number as written: digits 0-9, with a sign or a zero fraction ("12", "+12", "12.0", as
@@ -146,18 +147,31 @@ def _other_separator(fields: pd.DataFrame) -> pd.Series:
     return pd.Series([hint(row) for row in fields.itertuples(index=False)], dtype=object)
 
 
+def distinct_texts(text: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's position in the list of distinct texts (-1 for an absent field), and that list.
+
+    Arrow compares whole strings; `pd.factorize` (pandas 2.3) stops at a NUL character, so it
+    would judge "1\\x00" as the "1" before it (pandas-dev/pandas#34551).
+    """
+    encoded = pa.array(text, type=pa.string(), from_pandas=True).dictionary_encode()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+
+
 def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: is the field empty or absent, its number (NaN if it is none), and is it written
     as a whole number.
 
     Worked out once per distinct text: a pixel file repeats a few hundred texts millions of times.
     """
-    codes, distinct = pd.factorize(text)  # an absent field (None) gets code -1
+    codes, distinct = distinct_texts(text)
     said = pd.Series([field_text(written) for written in distinct], dtype=object)  # quotes and spaces off
     empty = np.append((said == "").to_numpy(dtype=bool), True)
-    number = np.append(pd.to_numeric(said, errors="coerce").to_numpy(dtype=float), np.nan)
-    # A number pandas could not read is never whole, whatever the pattern says.
-    whole = np.append(said.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool), False) & ~np.isnan(number)
+    number = pd.to_numeric(said, errors="coerce").to_numpy(dtype=float)
+    whole = said.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool)
+    # A whole number too long for a float (over 308 digits) reads as NaN: it is far out of range.
+    too_long = whole & np.isnan(number)
+    number[too_long] = np.where(said[too_long].str.startswith("-"), -np.inf, np.inf)
+    number, whole = np.append(number, np.nan), np.append(whole, False)
     return empty[codes], number[codes], whole[codes]
 
 

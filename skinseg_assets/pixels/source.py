@@ -22,19 +22,25 @@ GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
 QUOTED_CHARACTERS = 40
 
 
-def quoted_line(line: str) -> str:
-    """A line's text for an error message: stripped, escaped, and cut after QUOTED_CHARACTERS."""
-    text = line.strip()
+def quoted_text(text: str) -> str:
+    """A line's or field's text for a message: escaped, and cut after QUOTED_CHARACTERS."""
     return repr(text[:QUOTED_CHARACTERS]) + ("…" if len(text) > QUOTED_CHARACTERS else "")
 
+
+def quoted_line(line: str) -> str:
+    return quoted_text(line.strip())
+
 PIXEL_FIELDS = ("B", "G", "R", "label")
-# A header line's names (compared stripped and lower-cased), each the column it stands for.
+# A header line's names (compared stripped and lower-cased), each the column it stands for. A text
+# file's label is coded 1 = skin, 2 = non-skin, so it is not named like a yes/no question (is_skin,
+# skin: Parquet's true/false label columns).
 HEADER_COLUMNS = {
     "b": "B",
     "g": "G",
     "r": "R",
-    **dict.fromkeys(("label", "class", "skin", "y", "is_skin"), "label"),
+    **dict.fromkeys(("label", "class", "y"), "label"),
 }
+YES_NO_LABEL_NAMES = ("is_skin", "skin")
 HEADER_NAMES = set(HEADER_COLUMNS)
 ACCEPTED_DELIMITERS = {"\t": "tab", ",": "comma"}
 SUSPECT_DELIMITERS = {";": "semicolon", "|": "pipe", " ": "space"}
@@ -155,7 +161,7 @@ def _header_order(source: str, header: str, fields: list[str], line_number: int)
     missing = [column for column in PIXEL_FIELDS if column not in order]
     if twice or missing:
         problems = [
-            f"names {column} twice ({', '.join(repr(f.strip()) for f, c in zip(fields, order) if c == column)})"
+            f"names {column} twice ({', '.join(quoted_text(f.strip()) for f, c in zip(fields, order) if c == column)})"
             for column in twice
         ] + [f"has no {column} column" for column in missing]
         raise PixelFileError(
@@ -222,12 +228,18 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             raise PixelFileError(source, f"has a header ({quoted_line(header)}) but no pixel rows")
         text = rest
     elif len(header_fields) == len(PIXEL_FIELDS) and _looks_like_header(header_fields):  # else: the field count is named below
-        unknown = [repr(field.strip()) if field.strip() else "an empty name" for field in header_fields if _column_name(field) not in HEADER_NAMES]
+        unknown = [quoted_text(field.strip()) if field.strip() else "an empty name" for field in header_fields if _column_name(field) not in HEADER_NAMES]
         raise PixelFileError(
             source,
             f"line {first_row} looks like a header ({quoted_line(first_line)}) but {', '.join(unknown)} "
             f"{'is not a column name' if len(unknown) == 1 else 'are not column names'}: "
-            "a header names B, G, R and label (or class, skin, y, is_skin) once each",
+            "a header names B, G, R and label (or class, y) once each"
+            + (
+                f"; {' or '.join(YES_NO_LABEL_NAMES)} names a true/false label, which only a Parquet file holds "
+                "(a text file's label is 1 = skin, 2 = non-skin)"
+                if any(_column_name(field) in YES_NO_LABEL_NAMES for field in header_fields)
+                else ""
+            ),
         )
     expected = len(PIXEL_FIELDS)
     shape_fields = text.partition("\n")[0].split(delimiter)
@@ -295,7 +307,7 @@ def _read_regular_lines(text: str, delimiter: str, order: tuple[str, ...] = PIXE
 # Label columns of a Parquet file: coded like the text format (1 = skin, 2 = non-skin), or
 # boolean (True = skin), which a column named like a yes/no question must be.
 PARQUET_CODED_LABELS = ("label", "class", "y")
-PARQUET_BOOLEAN_LABELS = ("is_skin", "skin")
+PARQUET_BOOLEAN_LABELS = YES_NO_LABEL_NAMES
 
 
 def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
@@ -316,6 +328,12 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise PixelFileError(source, f"is not a readable Parquet file ({error})") from None
     by_lower = {name.lower(): name for name in table.column_names}
+    if len(by_lower) < len(table.column_names):
+        lower_names = [name.lower() for name in table.column_names]
+        clashing = [name for name in table.column_names if lower_names.count(name.lower()) > 1]
+        raise PixelFileError(
+            source, f"has columns {', '.join(clashing)}, whose names differ only in case: which one to read is unclear"
+        )
     labels = [by_lower[name] for name in (*PARQUET_CODED_LABELS, *PARQUET_BOOLEAN_LABELS) if name in by_lower]
     missing = [channel for channel in ("B", "G", "R") if channel.lower() not in by_lower]
     if missing or not labels:

@@ -8,7 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from skinseg_assets.assets.event_log import CHECK_FAILED, CHECK_SUCCEEDED, latest_completed_check
 from skinseg_assets.definitions import build_definitions
+from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.metrics import evaluate_classifier
 from skinseg_assets.resources import DUCKDB_FILE
 from skinseg_assets.resources.warehouse import METRICS_HISTORY
@@ -187,6 +189,12 @@ def test_a_drifting_batch_warns_and_does_not_hold_training_back(tmp_path, data_d
     assert evaluation.metadata["Largest PSI"].value > evaluation.metadata["Threshold"].value == 0.25
     assert evaluation.metadata["Compared"].value is True and "B" in evaluation.metadata["Drifted channels"].value
     assert evaluation.description.startswith("drifted: ") and "B" in evaluation.description
+    # One result per batch: the shifted batch's warning does not replace the first batch's pass.
+    drift_check = dg.AssetCheckKey(dg.AssetKey("pixel_drift_report"), "drift_within_threshold")
+    first_result = latest_completed_check(instance, drift_check, BUNDLED_BATCH)
+    shifted_result = latest_completed_check(instance, drift_check, "shifted")
+    assert first_result.status == CHECK_SUCCEEDED and first_result.partition == BUNDLED_BATCH
+    assert shifted_result.status == CHECK_FAILED and shifted_result.partition == "shifted"
     report = result.asset_materializations_for_node("pixel_drift_report")[0].metadata
     histograms = local_path(report["Channels file"].value)  # the report's image, kept in the blob store
     assert histograms.is_relative_to(data_dir / "blobs" / "pixel_drift_report" / "shifted")

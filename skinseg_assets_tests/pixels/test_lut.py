@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -72,6 +74,20 @@ def test_segmenting_by_table_and_by_model_agree_on_a_photo(tree, tree_lut):
     assert (segment_rgb(pack_table(tree_lut), photo) == by_table).all()
     assert (by_table == segment_rgb_with_model(tree, photo)).all()
     assert 0.01 < by_table.mean() < 0.5
+
+
+@pytest.mark.parametrize(
+    "image",
+    [np.full((1, 2, 3), 0.9), np.zeros((2, 2), dtype=np.uint8), np.zeros((2, 2, 4), dtype=np.uint8)],
+    ids=["float-pixels", "grey", "rgba"],
+)
+def test_both_ways_of_segmenting_refuse_an_image_that_is_not_rgb_bytes(tree, tree_lut, image):
+    # Cast to bytes, a float image of 0-1 values would turn black and be judged as that.
+    expected = re.escape(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
+    with pytest.raises(ValueError, match=expected):
+        segment_rgb(tree_lut, image)
+    with pytest.raises(ValueError, match=expected):
+        segment_rgb_with_model(tree, image)
 
 
 def test_round_trip_through_bytes_is_small_and_exact(tree_lut):

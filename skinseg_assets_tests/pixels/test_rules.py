@@ -47,6 +47,11 @@ ONE_RULE_BROKEN = [
     ("10\t10\t10\t0.99999999999999999", "not_an_integer", "label='0.99999999999999999' is not a whole number"),
     ("255.0000000000000001\t10\t10\t1", "not_an_integer", "B='255.0000000000000001' is not a whole number"),
     ("1e2\t10\t10\t1", "not_an_integer", "B='1e2' is not a whole number"),
+    ("-" + "9" * 30 + "\t10\t10\t1", "out_of_range", f"B={'-' + '9' * 30!r} is outside 0-255"),
+    ("-" + "9" * 400 + "\t10\t10\t1", "out_of_range", f"B={'-' + '9' * 39!r}… is outside 0-255"),
+    # A NUL character is part of the text: line 1's "74" and "1" do not make these whole numbers.
+    ("74\x00\t10\t10\t1", "not_an_integer", "B='74\\x00' is not a whole number"),
+    ("10\t10\t10\t1\x00", "not_an_integer", "label='1\\x00' is not a whole number"),
     # Digits of other scripts: Python's int() reads them, pandas does not (they became 0, kept).
     ("\u0662\u0660\u0660\t87\t125\t1", "not_an_integer", "B='\u0662\u0660\u0660' is not a whole number"),
     ("10\t\uff11\uff12\t10\t1", "not_an_integer", "G='\uff11\uff12' is not a whole number"),
@@ -99,6 +104,14 @@ def test_no_row_is_lost_and_rejected_rows_keep_their_text(bad_line, rule, messag
     kept = outcome.rejected[["B", "G", "R", "label"]].iloc[0].tolist()
     assert kept == written
     assert outcome.rejected["extra_fields"].iat[0] == (delimiter.join(fields[4:]) if len(fields) > 4 else None)
+
+
+def test_a_text_with_a_nul_character_does_not_decide_for_the_same_text_without_it():
+    # Each distinct text is judged once; "74\x00" coming first must not make line 2's "74" bad.
+    outcome = outcome_of(["74\x00\t85\t123\t1", GOOD_BEFORE])
+    assert outcome.validated["line_number"].tolist() == [2]
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[74, 85, 123]]
+    assert outcome.rejected["reasons"].tolist() == [reason(1, "B='74\\x00' is not a whole number", "not_an_integer")]
 
 
 def test_line_numbers_in_reasons_count_the_header_line():
