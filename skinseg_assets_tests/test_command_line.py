@@ -160,3 +160,33 @@ def test_the_readme_scoring_examples_show_what_the_job_model_gives(job_run, tmp_
         )
         assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"{shown}, model scorer)" in completed.stdout + completed.stderr
+
+
+def test_the_readme_takes_a_new_batch_through_without_the_daemon(job_run, tmp_path):
+    """The README's "New data" commands with no daemon: every ninth bundled row lands as day-1.txt,
+    is registered and ingested as its own batch, and the next training run trains on it too."""
+    from skinseg_assets.assets.metadata import latest_materialization_metadata
+    from skinseg_assets.pixels.batches import BUNDLED_BATCH
+    from skinseg_assets.pixels.source import read_bundled_uci
+
+    checkout = tmp_path / "checkout"  # a copy: the other tests read the job's results as they were
+    shutil.copytree(job_run["workdir"], checkout)
+    env = {**job_run["env"], "DAGSTER_HOME": str(checkout / ".dagster_home"), "SKINSEG_DATA_DIR": str(checkout / "data")}
+    readme = (ROOT / "README.md").read_text()
+    (make_batch,) = re.findall(r"```bash\n(mkdir -p data/landing\n\.venv/bin/python -c \"from skinseg_assets\.pixels\.source import read_bundled_uci.+?)\n```", readme, re.S)
+    for command in (make_batch, readme_command("new-data-without-daemon")):
+        completed = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command.replace(".venv/bin/", f"{VENV_BIN}/")],
+            cwd=checkout, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    day_1_rows = len(read_bundled_uci().content.decode().splitlines()[::9])
+    with dg.DagsterInstance.from_config(str(checkout / ".dagster_home")) as instance:
+        runs = [(run.job_name, run.status) for run in reversed(instance.get_runs())]
+        assert runs == [("training_job", dg.DagsterRunStatus.SUCCESS), ("ingest_batch_job", dg.DagsterRunStatus.SUCCESS),
+                        ("training_job", dg.DagsterRunStatus.SUCCESS)]
+        validated = latest_materialization_metadata(instance, dg.AssetKey("validated_skin_pixels"), "day-1.txt")
+        assert validated["dagster/partition_row_count"].value == day_1_rows
+        model_card = latest_materialization_metadata(instance, dg.AssetKey("skin_classifier"))
+        assert model_card["Training batches"].value == sorted([BUNDLED_BATCH, "day-1.txt"])

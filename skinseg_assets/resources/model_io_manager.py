@@ -101,6 +101,13 @@ class ModelIOManager(dg.ConfigurableIOManager):
         instance = context.instance if _has_instance(context) else None
         partition = context.asset_partition_key if context.has_asset_partitions else None
         expected = recorded_sha256(instance, context.asset_key, partition)
+        if expected is None:
+            # Nothing to check the file against: another instance's run wrote it, or none did.
+            raise UntrustedModelError(
+                f"{self.blob_store.uri(key)}: this Dagster instance has no recorded sha256 for "
+                f"{context.asset_key.to_user_string()}, so the file cannot be checked; not loaded. Load it with "
+                "the instance of the run that wrote it (DAGSTER_HOME, or instance=DagsterInstance.get())"
+            )
         data = read_verified_bytes(self.blob_store, key, expected, "Dagster recorded, when it was written, sha256")
         return loads_model(data, self.blob_store.uri(key))
 

@@ -1,5 +1,6 @@
 """training_job on a small real sample: the model quality gate, and the GCS deployment."""
 
+import gc
 import hashlib
 import shutil
 
@@ -153,6 +154,26 @@ def test_a_model_changed_in_the_bucket_is_refused(uci_sample, gcs_bucket, data_d
     blob.upload_from_string(blob.download_as_bytes() + b"\0")
     with pytest.raises(UntrustedModelError, match="changed outside skinseg"):
         defs.load_asset_value("skin_classifier", instance=instance)
+
+
+def test_a_model_is_not_loaded_without_the_instance_that_recorded_its_sha256(uci_sample, data_dir, instance, tmp_path):
+    from skinseg_assets.resources.model_io_manager import UntrustedModelError
+
+    defs, _ = run_training_job(instance, sample_run_config(uci_sample))
+    assert defs.load_asset_value("skin_classifier", instance=instance).predict([[74, 85, 123]]).tolist() == [True]
+    # e.g. a notebook started with another DAGSTER_HOME
+    (tmp_path / "other-home").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "other-home")) as other_instance:
+        with pytest.raises(UntrustedModelError) as refused:
+            defs.load_asset_value("skin_classifier", instance=other_instance)
+        message = str(refused.value)
+        del refused  # its traceback holds Dagster's resource context open until collected
+        gc.collect()
+    assert message == (
+        f"{(data_dir / 'blobs' / 'skin_classifier.skops').as_uri()}: this Dagster instance has no recorded sha256 "
+        "for skin_classifier, so the file cannot be checked; not loaded. Load it with the instance of the run "
+        "that wrote it (DAGSTER_HOME, or instance=DagsterInstance.get())"
+    )
 
 
 def test_a_split_with_a_colour_on_both_sides_fails_its_check_and_nothing_is_trained(uci_sample, data_dir, instance, monkeypatch):

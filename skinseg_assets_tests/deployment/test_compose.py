@@ -290,18 +290,10 @@ def dockerfile_run_commands() -> list[str]:
     return [line[len("RUN "):] for line in joined.splitlines() if line.startswith("RUN ")]
 
 
-def readme_install() -> tuple[str, list[str]]:
-    """The README's run command's venv folder and what its pip installs."""
-    command = readme_command("run-command")
-    venv = re.search(r"python3 -m venv (\S+)", command).group(1)
-    targets = re.search(rf"{re.escape(venv)}/bin/pip install ([^&]+)", command).group(1).split()
-    return venv, [target for target in targets if not target.startswith("-")]
-
-
-def dockerfile_pip_installs() -> list[tuple[list[str], list[str]]]:
-    """Each `pip install` into a virtual environment the Dockerfile makes: (targets, constraint files)."""
+def venv_pip_installs(commands: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Each `pip install` into a virtual environment the commands make: (targets, constraint files)."""
     installs = []
-    for command in dockerfile_run_commands():
+    for command in commands:
         venv = re.search(r"python3 -m venv (\S+)", command)
         if venv:
             arguments = re.search(rf"{re.escape(venv.group(1))}/bin/pip install ([^&]+)", command).group(1)
@@ -311,12 +303,17 @@ def dockerfile_pip_installs() -> list[tuple[list[str], list[str]]]:
     return installs
 
 
+def dockerfile_pip_installs() -> list[tuple[list[str], list[str]]]:
+    return venv_pip_installs(dockerfile_run_commands())
+
+
 def test_dockerfile_installs_the_project_the_way_the_readme_does():
-    readme_venv, readme_targets = readme_install()
-    assert readme_targets == ["."], f"the README installs {readme_targets}"
-    installs = [targets for targets, _ in dockerfile_pip_installs()]
+    # The project (editable in the README) with the pinned versions, in both.
+    readme_installs = venv_pip_installs([readme_command("run-command")])
+    assert readme_installs == [(["."], ["constraints.txt"])], f"the README installs {readme_installs}"
+    installs = dockerfile_pip_installs()
     assert installs, "the Dockerfile makes no virtual environment with pip install in it"
-    assert installs == [readme_targets], f"the Dockerfile installs {installs}, the README {readme_targets}"
+    assert installs == readme_installs, f"the Dockerfile installs {installs}, the README {readme_installs}"
     copied = " ".join(re.findall(r"^COPY (.+)$", dockerfile_text(), re.M))
     for needed in ("pyproject.toml", "README.md", "constraints.txt", "skinseg_assets", "dagster.yaml", "workspace.yaml"):
         assert needed in copied, f"the Dockerfile does not copy {needed}"
