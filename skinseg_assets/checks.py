@@ -14,7 +14,7 @@ from skinseg_assets.partitions import partitioned_checks, pixel_batches
 from skinseg_assets.pixels.colours import colours_of_keys
 from skinseg_assets.pixels.lut import COLOURS, lut_is_skin
 from skinseg_assets.pixels.model import model_is_skin
-from skinseg_assets.pixels.rules import DUPLICATE_RULE, rejected_share
+from skinseg_assets.pixels.rules import DUPLICATE_RULE, content_rejections, rejected_share
 from skinseg_assets.pixels.schema import ValidatedSkinPixels
 from skinseg_assets.resources.blob_store import BlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
@@ -47,8 +47,8 @@ with partitioned_checks():  # one result per batch
         except pa.errors.SchemaErrors as errors:
             failures = errors.failure_cases
         share = rejected_share(len(validated_skin_pixels), rejected_skin_pixels["rules"])
-        duplicates = int((rejected_skin_pixels["rules"] == DUPLICATE_RULE).sum())
-        bad = len(rejected_skin_pixels) - duplicates
+        bad = content_rejections(rejected_skin_pixels["rules"])
+        duplicates = len(rejected_skin_pixels) - bad
         metadata = {
             "Schema failures": dg.MetadataValue.int(len(failures)),
             "Rejected rows": dg.MetadataValue.int(len(rejected_skin_pixels)),

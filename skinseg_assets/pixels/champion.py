@@ -30,6 +30,7 @@ from skinseg_assets.pixels.split import (
     class_balance,
     colour_label_key,
     first_training_bucket,
+    has_both_classes,
 )
 
 F1_DECIMALS = 6
@@ -119,7 +120,7 @@ def compare_with_champion(
         described, candidate = CURRENT_TEST_SPLIT, candidate_scores
     else:
         described = f"the {len(rows):,} of {len(test_pixels):,} test rows the champion did not train on"
-        candidate = evaluate_classifier(candidate_model, rows) if rows["is_skin"].nunique() == 2 else None
+        candidate = evaluate_classifier(candidate_model, rows) if has_both_classes(rows) else None
     champion = evaluate_classifier(load_champion(), rows) if candidate is not None else None
     return Comparison(rows, described, candidate, champion)
 

@@ -5,6 +5,8 @@ The split hashes this key, drift compares sets of it, and the lookup table is in
 
 import numpy as np
 
+CHANNELS = ("B", "G", "R")  # the order of a pixel file's columns and of the model's features
+
 
 def colour_index(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
     """B << 16 | G << 8 | R, as uint32, for arrays of channel values (any integer dtype).

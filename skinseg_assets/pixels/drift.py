@@ -69,10 +69,14 @@ def _levels(values: pd.Series) -> np.ndarray:
     return np.bincount(values.to_numpy(dtype=np.int64), minlength=256)[:256].astype(float)
 
 
+def psi_bins(level_counts: np.ndarray) -> np.ndarray:
+    """Counts per level (256) summed into PSI_BINS equal-width bins: PSI and the chi-square test use these."""
+    return level_counts.reshape(PSI_BINS, -1).sum(axis=1)
+
+
 def population_stability_index(reference_counts: np.ndarray, batch_counts: np.ndarray) -> float:
     """PSI over equal-width bins: sum((b - r) * ln(b / r)) of the bin shares. 0 = same shape."""
-    reference = reference_counts.reshape(PSI_BINS, -1).sum(axis=1)
-    batch = batch_counts.reshape(PSI_BINS, -1).sum(axis=1)
+    reference, batch = psi_bins(reference_counts), psi_bins(batch_counts)
     reference = np.maximum(reference / reference.sum(), PSI_FLOOR)
     batch = np.maximum(batch / batch.sum(), PSI_FLOOR)
     return float(np.sum((batch - reference) * np.log(batch / reference)))
@@ -82,7 +86,7 @@ def chi_square_p_value(reference_counts: np.ndarray, batch_counts: np.ndarray) -
     """p-value of Pearson's chi-square test that the two samples share one distribution over the PSI bins."""
     from scipy.special import chdtrc  # the chi-square survival function (scipy comes with scikit-learn)
 
-    table = np.vstack([reference_counts.reshape(PSI_BINS, -1).sum(axis=1), batch_counts.reshape(PSI_BINS, -1).sum(axis=1)])
+    table = np.vstack([psi_bins(reference_counts), psi_bins(batch_counts)])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return 1.0  # every pixel of both in one bin: nothing differs

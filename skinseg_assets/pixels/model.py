@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from skinseg_assets.pixels.colours import CHANNELS
 from skinseg_assets.pixels.split import hold_out_colours, in_canonical_order
 
 if TYPE_CHECKING:  # the service scores loaded models without importing scikit-learn itself
     from sklearn.base import ClassifierMixin
 
-FEATURES = ["B", "G", "R"]
+FEATURES = list(CHANNELS)
 ESTIMATORS = ("hist_gradient_boosting", "random_forest", "extra_trees", "k_nearest_neighbors")
 # The default model: the job's config defaults (a test holds them to these) and the benchmark's
 # plain pipeline.

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from skinseg_assets.pixels.colours import CHANNELS
 from skinseg_assets.pixels.source import PIXEL_FIELDS, field_text, quoted_text
 
-CHANNELS = ("B", "G", "R")
 SKIN_LABEL, NON_SKIN_LABEL = 1, 2
 
 # Rule name -> what it means; the names appear in `rejected_skin_pixels.rules`.
@@ -54,9 +54,14 @@ def _rejected_columns(rejected: pd.DataFrame) -> pd.DataFrame:
     return rejected[list(REJECTED_COLUMNS)].astype({"line_number": np.int64, **dict.fromkeys(text_columns, object)})
 
 
+def content_rejections(rejected_rules: pd.Series) -> int:
+    """Rejected rows that broke a content rule (a duplicate batch's rows are not bad data)."""
+    return int((rejected_rules != DUPLICATE_RULE).sum())
+
+
 def rejected_share(validated_rows: int, rejected_rules: pd.Series) -> float:
     """Rows that broke a content rule, as a share of all rows that were not duplicates."""
-    bad = int((rejected_rules != DUPLICATE_RULE).sum())
+    bad = content_rejections(rejected_rules)
     total = validated_rows + bad
     return bad / total if total else 0.0
 

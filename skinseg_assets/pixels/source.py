@@ -15,6 +15,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from skinseg_assets.pixels.colours import CHANNELS
+
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
 # Error messages quote at most this much of a line: enough to recognise it, and a long line of a
 # file that is not pixel data does not end up whole in the run's log (a shorter one still does:
@@ -30,7 +32,7 @@ def quoted_text(text: str) -> str:
 def quoted_line(line: str) -> str:
     return quoted_text(line.strip())
 
-PIXEL_FIELDS = ("B", "G", "R", "label")
+PIXEL_FIELDS = (*CHANNELS, "label")
 # A header line's names (compared stripped and lower-cased), each the column it stands for. A text
 # file's label is coded 1 = skin, 2 = non-skin, so it is not named like a yes/no question (is_skin,
 # skin: Parquet's true/false label columns).
@@ -335,7 +337,7 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             source, f"has columns {', '.join(clashing)}, whose names differ only in case: which one to read is unclear"
         )
     labels = [by_lower[name] for name in (*PARQUET_CODED_LABELS, *PARQUET_BOOLEAN_LABELS) if name in by_lower]
-    missing = [channel for channel in ("B", "G", "R") if channel.lower() not in by_lower]
+    missing = [channel for channel in CHANNELS if channel.lower() not in by_lower]
     if missing or not labels:
         absent = missing + ([] if labels else ["label"])
         raise PixelFileError(

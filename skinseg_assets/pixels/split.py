@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skinseg_assets.pixels.colours import colour_index
+from skinseg_assets.pixels.colours import CHANNELS, colour_index
 
 SPLIT_BUCKETS = 10_000
 
@@ -89,12 +89,17 @@ def hold_out_colours(train_pixels: pd.DataFrame, fraction: float) -> tuple[pd.Da
     held_out = buckets >= np.uint64(SPLIT_BUCKETS - max(1, round(fraction * (SPLIT_BUCKETS - first))))
     fit, validation = train_pixels[~held_out], train_pixels[held_out]
     for side, frame in (("fitted", fit), ("held-out", validation)):
-        if set(frame["is_skin"].unique()) != {True, False}:
+        if not has_both_classes(frame):
             raise SplitError(
                 f"holding out {fraction:.0%} of the training colours for early stopping leaves the {side} side "
                 f"with {len(frame)} rows and not both classes: too little data; turn early stopping off"
             )
     return fit, validation
+
+
+def has_both_classes(pixels: pd.DataFrame) -> bool:
+    """Whether the frame has skin and non-skin rows."""
+    return bool(pixels["is_skin"].any() and not pixels["is_skin"].all())
 
 
 def below_bucket(pixels: pd.DataFrame, bucket: int) -> pd.DataFrame:
@@ -122,15 +127,14 @@ def split_by_colour(pixels: pd.DataFrame, test_fraction: float = TEST_FRACTION) 
     if pixels.empty:
         raise SplitError("there are no validated pixels to split yet")
     on_test_side = is_test_colour(colour_key(pixels), test_fraction)
-    columns = [column for column in ("batch", "B", "G", "R", "is_skin") if column in pixels.columns]
+    columns = [column for column in ("batch", *CHANNELS, "is_skin") if column in pixels.columns]
     split = ColourSplit(
         train=pixels.loc[~on_test_side, columns].reset_index(drop=True),
         test=pixels.loc[on_test_side, columns].reset_index(drop=True),
     )
     for side, frame in (("train", split.train), ("test", split.test)):
-        classes = set(frame["is_skin"].unique())
-        if classes != {True, False}:
-            missing = "skin" if True not in classes else "non-skin"
+        if not has_both_classes(frame):
+            missing = "non-skin" if frame["is_skin"].any() else "skin"
             raise SplitError(
                 f"the {side} side has no {missing} pixels ({len(frame)} rows from "
                 f"{len(pixels)}): too little data for an honest split"

@@ -114,6 +114,9 @@ def test_the_comparison_scores_both_models_on_the_same_rows_and_loads_the_champi
     assert narrower.candidate.f1 == evaluate_classifier(candidate, narrower.rows).f1
     assert narrower.champion.f1 == evaluate_classifier(champion, narrower.rows).f1
 
-    one_class = dict(training_identity(split.train), first_colour_bucket=1)  # leaves a sliver of test colours
-    sliver = compare_with_champion(candidate, wider_scores, wider.test[~wider.test["is_skin"]], one_class, load_champion)
+    # A champion whose training began at bucket 1 saw all but bucket 0's colours; of test rows that
+    # are all non-skin, that leaves one class to compare on: neither model is scored, none loaded.
+    from_bucket_1 = dict(training_identity(split.train), first_colour_bucket=1)
+    sliver = compare_with_champion(candidate, wider_scores, wider.test[~wider.test["is_skin"]], from_bucket_1, load_champion)
+    assert 0 < len(sliver.rows) < (~wider.test["is_skin"]).sum()
     assert (sliver.candidate, sliver.champion, len(loads)) == (None, None, 2)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from skinseg_assets.pixels.drift import (
-    PSI_BINS,
+    psi_bins,
     chi_square_p_value,
     drift_report,
     kolmogorov_smirnov,
@@ -31,7 +31,12 @@ def test_psi_of_a_hand_computed_case():
     expected = (0.75 - 0.5) * math.log(0.75 / 0.5) + (0.25 - 0.5) * math.log(0.25 / 0.5)
     assert population_stability_index(reference, batch) == pytest.approx(expected)
     assert population_stability_index(reference, reference) == 0.0
-    assert PSI_BINS == 16
+
+
+def test_the_bins_are_sixteen_runs_of_sixteen_levels():
+    counts = np.zeros(256)
+    counts[[0, 15, 16, 255]] = 1
+    assert psi_bins(counts).tolist() == [2, 1] + [0] * 13 + [1]
 
 
 def test_ks_is_the_largest_gap_between_the_cumulative_shares():

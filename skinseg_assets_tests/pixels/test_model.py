@@ -57,7 +57,7 @@ def test_each_estimator_fits_and_separates_a_separable_frame(estimator):
     probability = skin_probability(fitted.model, PROBES)
     assert probability.shape == (len(PROBES),)
     assert ((probability >= 0.0) & (probability <= 1.0)).all()
-    assert ((probability >= 0.5) == PROBES["is_skin"].to_numpy()).all()
+    assert ((probability > 0.5) == PROBES["is_skin"].to_numpy()).all()
     predicted = fitted.model.predict(features(PROBES))
     assert predicted.tolist() == PROBES["is_skin"].tolist()
 
