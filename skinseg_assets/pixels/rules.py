@@ -158,7 +158,8 @@ def distinct_texts(text: pd.Series) -> tuple[np.ndarray, list[str]]:
     Arrow compares whole strings; `pd.factorize` (pandas 2.3) stops at a NUL character, so it
     would judge "1\\x00" as the "1" before it (pandas-dev/pandas#34551).
     """
-    encoded = pa.array(text, type=pa.string(), from_pandas=True).dictionary_encode()
+    texts = pa.array(text, type=pa.large_string(), from_pandas=True)  # 64-bit offsets: any field size
+    encoded = (texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts).dictionary_encode()
     return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 
@@ -173,9 +174,14 @@ def _read_fields(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     empty = np.append((said == "").to_numpy(dtype=bool), True)
     number = pd.to_numeric(said, errors="coerce").to_numpy(dtype=float)
     whole = said.str.fullmatch(WHOLE_NUMBER).to_numpy(dtype=bool)
-    # A whole number too long for a float (over 308 digits) reads as NaN: it is far out of range.
+    # A whole number too long for a float (over 308 digits, leading zeros too) reads as NaN: judged
+    # by its digits without leading zeros, past 3 of which it is out of range whatever they are.
     too_long = whole & np.isnan(number)
-    number[too_long] = np.where(said[too_long].str.startswith("-"), -np.inf, np.inf)
+    if too_long.any():
+        written = said[too_long].str.split(".").str[0]
+        digits = written.str.lstrip("+-").str.lstrip("0")
+        magnitude = np.where(digits.str.len() > 3, np.inf, pd.to_numeric(digits.replace("", "0"), errors="coerce"))
+        number[too_long] = np.where(written.str.startswith("-"), -magnitude, magnitude)
     number, whole = np.append(number, np.nan), np.append(whole, False)
     return empty[codes], number[codes], whole[codes]
 

@@ -32,6 +32,12 @@ def quoted_text(text: str) -> str:
 def quoted_line(line: str) -> str:
     return quoted_text(line.strip())
 
+
+def quoted_names(names: list[str], shown: int = 10) -> str:
+    """Column names for a message: each quoted (and cut) as quoted_text, at most `shown` of them."""
+    listed = ", ".join(quoted_text(name) for name in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
 PIXEL_FIELDS = (*CHANNELS, "label")
 # A header line's names (compared stripped and lower-cased), each the column it stands for. A text
 # file's label is coded 1 = skin, 2 = non-skin, so it is not named like a yes/no question (is_skin,
@@ -334,14 +340,17 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         lower_names = [name.lower() for name in table.column_names]
         clashing = [name for name in table.column_names if lower_names.count(name.lower()) > 1]
         raise PixelFileError(
-            source, f"has columns {', '.join(clashing)}, whose names differ only in case: which one to read is unclear"
+            source,
+            f"has columns {quoted_names(clashing)}, whose names differ only in case: which one to read is unclear",
         )
     labels = [by_lower[name] for name in (*PARQUET_CODED_LABELS, *PARQUET_BOOLEAN_LABELS) if name in by_lower]
     missing = [channel for channel in CHANNELS if channel.lower() not in by_lower]
     if missing or not labels:
         absent = missing + ([] if labels else ["label"])
         raise PixelFileError(
-            source, f"has columns {table.column_names}; missing {', '.join(absent)} (expected B, G, R, label)"
+            source,
+            f"has columns [{quoted_names(table.column_names)}]; missing {', '.join(absent)} "
+            "(expected B, G, R, label)",
         )
     label = labels[0]
     # The index pandas stores beside the data (`df[mask].to_parquet(path)`) is not a column of it.
@@ -352,7 +361,9 @@ def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
         if name not in (by_lower["b"], by_lower["g"], by_lower["r"], label) and name not in pandas_index
     ]
     if extra:
-        raise PixelFileError(source, f"has extra columns {', '.join(extra)} (expected only B, G, R and {label})")
+        raise PixelFileError(
+            source, f"has extra columns {quoted_names(extra)} (expected only B, G, R and {label})"
+        )
     if table.num_rows == 0:
         raise PixelFileError(source, "is empty: no pixel rows")
     frame = table.select([by_lower["b"], by_lower["g"], by_lower["r"], label]).to_pandas()

@@ -103,6 +103,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
         expected = recorded_sha256(instance, context.asset_key, partition)
         if expected is None:
             # Nothing to check the file against: another instance's run wrote it, or none did.
+            self.blob_store.read_bytes(key)  # no such file at all: FileNotFoundError, as with a record
             raise UntrustedModelError(
                 f"{self.blob_store.uri(key)}: this Dagster instance has no recorded sha256 for "
                 f"{context.asset_key.to_user_string()}, so the file cannot be checked; not loaded. Load it with "

@@ -156,6 +156,11 @@ def test_a_model_changed_in_the_bucket_is_refused(uci_sample, gcs_bucket, data_d
         defs.load_asset_value("skin_classifier", instance=instance)
 
 
+def test_a_model_never_written_is_reported_missing(data_dir, instance):
+    with pytest.raises(FileNotFoundError):
+        build_definitions().load_asset_value("skin_classifier", instance=instance)
+
+
 def test_a_model_is_not_loaded_without_the_instance_that_recorded_its_sha256(uci_sample, data_dir, instance, tmp_path):
     from skinseg_assets.resources.model_io_manager import UntrustedModelError
 

@@ -311,6 +311,8 @@ def test_dockerfile_installs_the_project_the_way_the_readme_does():
     # The project (editable in the README) with the pinned versions, in both.
     readme_installs = venv_pip_installs([readme_command("run-command")])
     assert readme_installs == [(["."], ["constraints.txt"])], f"the README installs {readme_installs}"
+    test_installs = venv_pip_installs([readme_command("test-command")])
+    assert [constraints for _, constraints in test_installs] == [["constraints.txt"]], f"the tests install {test_installs}"
     installs = dockerfile_pip_installs()
     assert installs, "the Dockerfile makes no virtual environment with pip install in it"
     assert installs == readme_installs, f"the Dockerfile installs {installs}, the README {readme_installs}"

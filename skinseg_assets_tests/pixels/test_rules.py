@@ -49,6 +49,7 @@ ONE_RULE_BROKEN = [
     ("1e2\t10\t10\t1", "not_an_integer", "B='1e2' is not a whole number"),
     ("-" + "9" * 30 + "\t10\t10\t1", "out_of_range", f"B={'-' + '9' * 30!r} is outside 0-255"),
     ("-" + "9" * 400 + "\t10\t10\t1", "out_of_range", f"B={'-' + '9' * 39!r}… is outside 0-255"),
+    ("0" * 400 + "256\t10\t10\t1", "out_of_range", f"B={'0' * 40!r}… is outside 0-255"),
     # A NUL character is part of the text: line 1's "74" and "1" do not make these whole numbers.
     ("74\x00\t10\t10\t1", "not_an_integer", "B='74\\x00' is not a whole number"),
     ("10\t10\t10\t1\x00", "not_an_integer", "label='1\\x00' is not a whole number"),
@@ -104,6 +105,13 @@ def test_no_row_is_lost_and_rejected_rows_keep_their_text(bad_line, rule, messag
     kept = outcome.rejected[["B", "G", "R", "label"]].iloc[0].tolist()
     assert kept == written
     assert outcome.rejected["extra_fields"].iat[0] == (delimiter.join(fields[4:]) if len(fields) > 4 else None)
+
+
+def test_leading_zeros_do_not_make_a_number_out_of_range():
+    # Over 308 characters a float cannot hold the text; the value is still 5, or 0.
+    outcome = outcome_of(["0" * 400 + "5\t85\t-" + "0" * 400 + "\t1", GOOD_AFTER])
+    assert outcome.rejected.empty
+    assert outcome.validated[["B", "G", "R"]].values.tolist() == [[5, 85, 0], [12, 200, 0]]
 
 
 def test_a_text_with_a_nul_character_does_not_decide_for_the_same_text_without_it():

@@ -666,12 +666,12 @@ def test_a_boolean_is_skin_column_with_nulls_is_coded_and_the_null_is_an_empty_f
     [
         ({"B": [74], "G": [85], "label": [1]}, "has columns ['B', 'G', 'label']; missing R (expected B, G, R, label)"),
         ({"B": [74], "G": [85], "R": [123]}, "missing label (expected B, G, R, label)"),
-        ({"B": [74], "G": [85], "R": [123], "label": [1], "id": [7]}, "has extra columns id (expected only B, G, R and label)"),
+        ({"B": [74], "G": [85], "R": [123], "label": [1], "id": [7]}, "has extra columns 'id' (expected only B, G, R and label)"),
         ({"B": [74], "G": [85], "R": [123], "is_skin": [1]}, "column is_skin is int64, expected true/false"),
         ({"B": [], "G": [], "R": [], "label": []}, "is empty: no pixel rows"),
         (
             {"B": [74], "G": [85], "R": [123], "b": [9], "label": [1]},
-            "has columns B, b, whose names differ only in case: which one to read is unclear",
+            "has columns 'B', 'b', whose names differ only in case: which one to read is unclear",
         ),
     ],
     ids=["missing-channel", "missing-label", "extra-column", "coded-is-skin", "empty", "names-differing-in-case"],
@@ -680,6 +680,15 @@ def test_a_parquet_file_of_the_wrong_shape_is_refused_by_name(columns, problem):
     with pytest.raises(PixelFileError, match=re.escape(problem)) as refused:
         parse_parquet(parquet_bytes(**columns))
     assert refused.value.source == "pixels.parquet"
+
+
+def test_a_parquet_error_quotes_only_the_start_of_long_column_names_and_the_first_ten():
+    long_name = "x" * 5000
+    columns = {"B": [74], "G": [85], "R": [123], "label": [1], long_name: [0], **{f"extra_{i}": [0] for i in range(12)}}
+    with pytest.raises(PixelFileError) as refused:
+        parse_parquet(parquet_bytes(**columns))
+    shown = ", ".join([f"{long_name[:40]!r}…"] + [repr(f"extra_{i}") for i in range(9)])
+    assert refused.value.problem == f"has extra columns {shown} and 3 more (expected only B, G, R and label)"
 
 
 def test_the_index_pandas_writes_with_a_filtered_frame_is_not_an_extra_column():
