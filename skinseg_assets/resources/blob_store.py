@@ -49,8 +49,9 @@ class BlobStoreUnavailableError(OSError):
 
 
 def uri_metadata(uri: str) -> dg.MetadataValue:
-    """A stored object's address for the UI: a link for gs://, a path for a local file."""
-    return dg.MetadataValue.url(uri) if uri.startswith("gs://") else dg.MetadataValue.path(uri)
+    """A stored object's address for the UI, as a path to copy (gs://… or file://…): a browser
+    opens neither as a link."""
+    return dg.MetadataValue.path(uri)
 
 
 def stored_images(blob_store: "BlobStore", folder: str, images: dict[str, bytes]) -> dict[str, dg.MetadataValue]:
