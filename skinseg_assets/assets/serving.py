@@ -4,6 +4,7 @@ The decision logic lives in `pixels.champion`, the table in `pixels.lut`, the im
 `pixels.images`, the versions in `resources.champion_store`; these assets only wire them.
 """
 
+import secrets
 from datetime import datetime
 
 import dagster as dg
@@ -20,7 +21,7 @@ from skinseg_assets.pixels.champion import (
     training_identity,
 )
 from skinseg_assets.pixels.images import SAMPLE_IMAGES, encode_png, overlay, skin_share, thumbnail_strip_png
-from skinseg_assets.pixels.lut import COLOURS, compile_lut, segment_rgb
+from skinseg_assets.pixels.lut import COLOURS, compile_lut, disagreeing_colours, random_colours, segment_rgb
 from skinseg_assets.pixels.metrics import ClassifierMetrics, evaluate_classifier
 from skinseg_assets.resources.blob_store import BlobStore, uri_metadata
 from skinseg_assets.resources.champion_store import (
@@ -35,6 +36,9 @@ from skinseg_assets.resources.model_io_manager import UntrustedModelError, dumps
 from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, Warehouse
 
 SERVING = "serving"
+# Colours a stored table is compared with the champion on before it is reused (the blocking
+# lut_matches_champion check then draws its own 200,000).
+LUT_REUSE_CHECK_COLOURS = 20_000
 
 
 def load_verified_champion(store: ChampionStore, warehouse: Warehouse, champion: ChampionManifest):
@@ -92,6 +96,9 @@ def production_skin_classifier(
         current.training_data if current else None,
         lambda: load_verified_champion(store, warehouse, current),
     )
+    if current is not None and comparison.champion is None:
+        # Nothing to score the champion on, so it was not loaded: it stays only if its file is intact.
+        load_verified_champion(store, warehouse, current)
     champion_contender = None
     if current is not None:
         champion_contender = Contender(comparison.champion_f1, int(current.training_data.get("rows", 0)))
@@ -182,13 +189,20 @@ def skin_color_lut(context: dg.AssetExecutionContext, blob_store: BlobStore, war
         verified = store.load_lut_with_manifest(champion, packed=True)
     except (UntrustedModelError, ValueError) as error:  # altered, or written in an older format
         context.log.warning(f"recompiling: {error}")
+    model = load_verified_champion(store, warehouse, champion)
+    if verified is not None:
+        # Intact is not enough to reuse it: the service serves any intact table, so one that is not
+        # the model's decisions (written by another release, or by hand) is replaced now.
+        wrong = disagreeing_colours(verified[1], model, random_colours(secrets.randbits(32), LUT_REUSE_CHECK_COLOURS))
+        if len(wrong):
+            context.log.warning(f"recompiling: the stored table disagrees with {champion.name} on colours such as {wrong[0].tolist()}")
+            verified = None
     reused = verified is not None
     if reused:
         lut = verified[0]
         context.log.info(f"{champion.name} already has a verified lookup table; reused")
     else:
-        compiled = compile_lut(load_verified_champion(store, warehouse, champion))
-        lut = store.save_lut(champion, compiled)
+        lut = store.save_lut(champion, compile_lut(model))
     return dg.MaterializeResult(
         metadata={
             "Champion version": champion.name,

@@ -102,6 +102,16 @@ def segment_rgb_with_model(model, image: np.ndarray) -> np.ndarray:
     return model_is_skin(model, colours_of_keys(distinct))[inverse].reshape(image.shape[:2])
 
 
+def random_colours(seed: int, count: int) -> np.ndarray:
+    """(count, 3) B, G, R colours drawn uniformly from all 2**24; the same seed draws the same ones."""
+    return colours_of_keys(np.random.default_rng(seed).integers(0, COLOURS, count, dtype=np.uint32))
+
+
+def disagreeing_colours(table: np.ndarray, model, colours: np.ndarray) -> np.ndarray:
+    """The colours (rows of `colours`) on which the table's decision is not the model's."""
+    return colours[lut_is_skin(table, colours) != model_is_skin(model, colours)]
+
+
 def lut_to_bytes(table: np.ndarray) -> bytes:
     """The table as a compressed .npz of its packed bits (`pack_table`); no pickle."""
     buffer = io.BytesIO()

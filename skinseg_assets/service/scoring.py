@@ -117,6 +117,7 @@ class ChampionSource:
         self._clock = clock
         self._lock = threading.Lock()
         self._serving: ServingModel | None = None
+        self._refusal: Exception | None = None  # why nothing serves, after a look found nothing servable
         self._checked_at: float | None = None
 
     def get(self) -> ServingModel:
@@ -126,17 +127,27 @@ class ChampionSource:
         for that look (the GCS client retries a slow or failing read for up to two minutes): it gets
         the loaded champion. When the blob store cannot be read (an OSError: network, GCS or disk),
         the loaded champion keeps serving until the next look; with none loaded yet,
-        ChampionUnavailableError says why."""
+        ChampionUnavailableError says why. When the pointer names no servable champion (none, or a
+        changed or missing file), nothing serves, not even the champion loaded before, and requests
+        get that refusal without another look until a TTL has passed."""
         serving = self._serving
         if serving is not None and (self._fresh() or not self._lock.acquire(blocking=False)):
             return serving  # checked recently, or another request is looking now
         if serving is None:
             self._lock.acquire()
         try:
-            if self._serving is not None and self._fresh():
-                return self._serving  # another request looked while this one waited
+            if self._fresh():  # another request looked while this one waited
+                if self._serving is not None:
+                    return self._serving
+                if self._refusal is not None:
+                    raise self._refusal.with_traceback(None)
             try:
-                return self._look()
+                served = self._look()
+                self._refusal = None
+                return served
+            except (ChampionNotFoundError, UntrustedModelError) as refusal:
+                self._serving, self._refusal, self._checked_at = None, refusal, self._clock()
+                raise
             except OSError as error:  # BlobStore.read_bytes' "cannot read the store"
                 if self._serving is None:
                     raise ChampionUnavailableError(f"cannot read the champion from the blob store: {error}") from error

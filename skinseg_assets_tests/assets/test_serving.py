@@ -25,6 +25,7 @@ from skinseg_assets.resources import build_resources
 from skinseg_assets.resources.blob_store import LocalBlobStore
 from skinseg_assets.resources.champion_store import ChampionStore
 from skinseg_assets.resources.warehouse import CHAMPION_HISTORY, METRICS_HISTORY, Warehouse
+from skinseg_assets.resources.model_io_manager import UntrustedModelError
 from skinseg_assets.pixels.split import TEST_FRACTION, colour_overlap, split_by_colour
 from skinseg_assets_tests.champion_fixtures import sample_pixels, small_split, tree_and_lut
 
@@ -253,6 +254,20 @@ def test_without_unseen_test_rows_of_both_classes_the_champion_stays(data_dir, i
     )
 
 
+def test_a_champion_kept_without_a_comparison_is_still_checked_for_tampering(data_dir, instance):
+    train(instance, GOOD, first=True)
+    manifest_file = data_dir / "blobs" / "champions" / "v0001" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["training_data"]["first_colour_bucket"] = 0  # no test colour left to compare on
+    manifest_file.write_text(json.dumps(manifest))
+    model_file = data_dir / "blobs" / "champions" / "v0001" / "model.skops"
+    model_file.write_bytes(model_file.read_bytes() + b"!")
+    result = run(instance, CANDIDATE_STEPS, BETTER, raise_on_error=False)
+    assert not result.success
+    assert "champions/v0001/model.skops has sha256" in failure_messages(result)
+    assert history(data_dir) == [("promoted", 1)]
+
+
 def test_a_rollback_repairs_a_damaged_pointer(data_dir, instance):
     train(instance, GOOD, first=True)
     pointer = data_dir / "blobs" / "champions" / "current.json"
@@ -260,6 +275,20 @@ def test_a_rollback_repairs_a_damaged_pointer(data_dir, instance):
     assert rollback(instance, 1).success
     reason = "rolled back from an unreadable champions/current.json to v0001: test"
     assert store(data_dir).current().version == 1 and store(data_dir).pointer().reason == reason
+    assert history(data_dir) == [("promoted", 1), ("rolled_back", 1)]
+
+
+def test_a_rollback_to_the_version_a_pointer_names_with_a_wrong_sha256_repairs_it(data_dir, instance):
+    train(instance, GOOD, first=True)
+    pointer_file = data_dir / "blobs" / "champions" / "current.json"
+    pointer = json.loads(pointer_file.read_text())
+    pointer["sha256"] = "0" * 64  # a hand edit: the pointer parses, and names v0001, but serves nothing
+    pointer_file.write_text(json.dumps(pointer))
+    with pytest.raises(UntrustedModelError, match="names v0001 with sha256 0000"):
+        store(data_dir).current()
+    assert rollback(instance, 1).success
+    assert store(data_dir).current().version == 1
+    assert store(data_dir).pointer().reason == "rolled back from a champions/current.json naming v0001 with another sha256 to v0001: test"
     assert history(data_dir) == [("promoted", 1), ("rolled_back", 1)]
 
 
@@ -385,12 +414,14 @@ def test_the_asset_code_keeps_its_histories_in_whatever_warehouse_resource_it_is
     assert {"train_pixels", "test_pixels"} <= tables and not tables & {CHAMPION_HISTORY, METRICS_HISTORY}
 
 
-def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_colours(data_dir, instance):
+def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_colours(data_dir, instance, monkeypatch):
+    from skinseg_assets.assets import serving
+
     train(instance, WORSE, first=True)
     champions = store(data_dir)
     _, other_models_table = tree_and_lut(3)
-    champions.save_lut(champions.current(), other_models_table)  # intact, but not this champion's
-    result = run(instance, [skin_color_lut], raise_on_error=False)  # the champion's stored table is reused
+    monkeypatch.setattr(serving, "compile_lut", lambda model: other_models_table)  # a compiler that gets it wrong
+    result = run(instance, [skin_color_lut], raise_on_error=False)
     (check,) = result.get_asset_check_evaluations()
     metadata = {key: value.value for key, value in check.metadata.items()}
     assert not check.passed and metadata["Disagreements"] > 0
@@ -401,6 +432,21 @@ def test_a_table_that_disagrees_with_the_champion_fails_its_check_naming_the_col
     disagreeing = colours[lut_is_skin(other_models_table.table, colours) != model_is_skin(champion_model, colours)]
     assert len(disagreeing) == metadata["Disagreements"]
     assert metadata["Disagreeing colours (B, G, R)"] == ", ".join(f"({b}, {g}, {r})" for b, g, r in disagreeing[:10].tolist())
+
+
+def test_a_stored_table_that_disagrees_with_the_champion_is_compiled_again_not_reused(data_dir, instance):
+    train(instance, WORSE, first=True)
+    champions = store(data_dir)
+    _, other_models_table = tree_and_lut(3)
+    champions.save_lut(champions.current(), other_models_table)  # intact, but not this champion's
+    result = run(instance, [skin_color_lut])
+    assert result.asset_materializations_for_node("skin_color_lut")[0].metadata["Reused"].value is False
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("lut_matches_champion", True)]
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(message.startswith("recompiling: the stored table disagrees with v0001") for message in messages)
+    table = champions.load_lut(champions.current())
+    colours = colours_of_keys(np.arange(0, COLOURS, 97, dtype=np.uint32))
+    assert (lut_is_skin(table, colours) == model_is_skin(champions.load_model(champions.current()), colours)).all()
 
 
 def test_jobs_wire_the_champion_into_training_and_the_table_into_serving():

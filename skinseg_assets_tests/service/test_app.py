@@ -324,6 +324,64 @@ def test_a_tampered_champion_is_not_served(champions, data_dir):
     assert "changed outside skinseg; not loaded" in response.json()["detail"]
 
 
+def test_once_the_pointer_names_a_tampered_champion_the_loaded_one_stops_serving_too(champions, data_dir, monkeypatch):
+    now = [0.0]
+    client = client_for(champions, ttl_seconds=30, clock=lambda: now[0])
+    assert client.get("/health").json()["model_version"] == 1
+    deeper, _ = tree_and_lut(6)
+    model_file = data_dir / "blobs" / publish(champions, deeper).model_key
+    model_file.write_bytes(model_file.read_bytes() + b"!")
+    loads = []
+    load_model = champions.load_model
+    monkeypatch.setattr(champions, "load_model", lambda manifest: loads.append(manifest.version) or load_model(manifest))
+    now[0] = 31.0
+    for tick in (31.0, 40.0, 60.0):  # the refusal stands for a TTL without reading the model again
+        now[0] = tick
+        response = client.get("/health")
+        assert response.status_code == 503 and "v0002/model.skops has sha256" in response.json()["detail"]
+    assert loads == [2]
+    champions.point_to(champions.manifest(1), action="rolled_back", reason="v0002 was altered")
+    now[0] = 62.0
+    assert client.get("/health").json()["model_version"] == 1  # a repaired pointer serves again
+
+
+def test_after_a_refusal_no_request_is_served_the_champion_loaded_before_it(champions, data_dir):
+    import threading
+
+    store = FaultyStore(champions.blob_store)
+    now = [0.0]
+    source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
+    assert source.get().version == 1
+    deeper, _ = tree_and_lut(6)
+    model_file = data_dir / "blobs" / publish(champions, deeper).model_key
+    model_file.write_bytes(model_file.read_bytes() + b"!")
+    now[0] = 31.0
+    with pytest.raises(scoring.UntrustedModelError):
+        source.get()
+    # The next look is slow; a request meanwhile waits for it rather than getting v0001.
+    entered, release = threading.Event(), threading.Event()
+    store.fault, now[0] = lambda: (entered.set(), release.wait(10)), 62.0
+    answers = []
+
+    def request():
+        try:
+            answers.append(source.get().version)
+        except scoring.UntrustedModelError:
+            answers.append("refused")
+
+    looking = threading.Thread(target=request)
+    looking.start()
+    assert entered.wait(10)
+    waiting = threading.Thread(target=request)
+    waiting.start()
+    waiting.join(0.5)
+    assert answers == [] and waiting.is_alive(), f"served {answers} while the look was on"
+    release.set()
+    looking.join(10)
+    waiting.join(10)
+    assert answers == ["refused", "refused"]
+
+
 def test_without_a_lookup_table_the_model_segments(champions):
     deeper, compiled = tree_and_lut(6)
     publish(champions, deeper)  # no table compiled for v0002 yet
