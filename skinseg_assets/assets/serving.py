@@ -106,7 +106,9 @@ def production_skin_classifier(
         Contender(comparison.candidate_f1, len(train_pixels)), champion_contender, comparison.described
     )
     if decision.promote:
-        champion = store.publish(
+        # Stored, recorded in the history, and only then served: a version serves only once the
+        # history (outside the bucket) holds its sha256, even if a step here fails.
+        champion = store.store_version(
             dumps_model(skin_classifier),
             estimator=type(skin_classifier).__name__,
             parameters=_plain_parameters(skin_classifier),
@@ -120,7 +122,6 @@ def production_skin_classifier(
     else:
         champion = current
     action = "promoted" if decision.promote else "kept"
-    context.log.info(f"{action} {champion.name}: {decision.reason}")
     warehouse.record_champion_decision(
         run_id=context.run.run_id,
         action=action,
@@ -130,6 +131,9 @@ def production_skin_classifier(
         champion_f1=comparison.champion_f1,
         test_rows=len(comparison.rows),  # the rows both F1s are on
     )
+    if decision.promote:
+        store.point_to(champion, action="promoted", reason=champion.reason, run_id=champion.run_id)
+    context.log.info(f"{action} {champion.name}: {decision.reason}")
     return dg.MaterializeResult(
         metadata={
             "Decision": action,

@@ -217,7 +217,13 @@ class ChampionStore:
         return manifest
 
     def publish(self, model_bytes: bytes, **fields) -> ChampionManifest:
-        """Store a new version (model, then manifest) and point `current.json` at it.
+        """Store a new version (`store_version`) and point `current.json` at it (`point_to`)."""
+        manifest = self.store_version(model_bytes, **fields)
+        self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
+        return manifest
+
+    def store_version(self, model_bytes: bytes, **fields) -> ChampionManifest:
+        """Store a new version (model, then manifest); it serves once `point_to` names it.
 
         `fields` are the remaining `ChampionManifest` fields (estimator, test_metrics, ...).
         The number is the next free one: the model file is created only if its name is not taken
@@ -244,7 +250,6 @@ class ChampionStore:
             **fields,
         )
         self.blob_store.write_bytes(manifest_key(version), manifest.to_json(), content_type="application/json")
-        self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
         return manifest
 
     def point_to(self, manifest: ChampionManifest, action: str, reason: str, run_id: str | None = None) -> ChampionPointer:

@@ -397,6 +397,27 @@ class ListWarehouse(Warehouse):
         return pd.DataFrame(self.records["decisions"][::-1][:limit], columns=columns)
 
 
+class FailingDecisionsWarehouse(ListWarehouse):
+    """A warehouse that cannot record champion decisions (a full disk, a lost connection)."""
+
+    def append_champion_decision(self, row: dict) -> int:
+        raise OSError("the history cannot be written")
+
+
+def test_a_promotion_whose_history_row_cannot_be_written_does_not_serve(data_dir, instance):
+    train(instance, WORSE, first=True)
+    failing = FailingDecisionsWarehouse(name=str(data_dir))
+    result = run(instance, CANDIDATE_STEPS, GOOD, raise_on_error=False, warehouse=failing)
+    assert not result.success and "the history cannot be written" in failure_messages(result)
+    champions = store(data_dir)
+    # The better candidate is stored as v0002 but does not serve: its sha256 is in no history.
+    assert champions.versions() == [1, 2] and champions.current().version == 1
+    assert history(data_dir) == [("promoted", 1)]
+    decision = train(instance, GOOD)  # the next run decides again, and records before it serves
+    assert (decision["Decision"], decision["Champion version"]) == ("promoted", "v0003")
+    assert store(data_dir).current().version == 3 and history(data_dir) == [("promoted", 1), ("promoted", 3)]
+
+
 def test_the_asset_code_keeps_its_histories_in_whatever_warehouse_resource_it_is_given(data_dir, instance):
     warehouse = ListWarehouse(name=str(data_dir))
     first = run(instance, [small_pixel_split, *CANDIDATE_STEPS], GOOD, warehouse=warehouse)
