@@ -91,15 +91,28 @@ def segment_rgb(table: np.ndarray, image: np.ndarray, rows_per_chunk: int = 512)
     return mask
 
 
-def segment_rgb_with_model(model, image: np.ndarray) -> np.ndarray:
+def segment_rgb_with_model(model, image: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
     """Skin mask of an RGB image straight from the model (each distinct colour predicted once).
 
-    The fallback when no table is available; gives the same decisions as `segment_rgb`.
+    The fallback when no table is available; gives the same decisions as `segment_rgb`. Rows and
+    colours are taken in blocks: a 50-megapixel photo of random colours peaks at about 400 MB, not gigabytes.
     """
     image = rgb_image(image)
-    keys = colour_index(image[..., 2], image[..., 1], image[..., 0])
-    distinct, inverse = np.unique(keys.reshape(-1), return_inverse=True)
-    return model_is_skin(model, colours_of_keys(distinct))[inverse].reshape(image.shape[:2])
+
+    def keys(top: int) -> np.ndarray:  # a block of rows at a time: little temporary memory per photo
+        block = image[top : top + rows_per_chunk]
+        return colour_index(block[..., 2], block[..., 1], block[..., 0])
+
+    tops = range(0, image.shape[0], rows_per_chunk)
+    distinct = np.unique(np.concatenate([np.unique(keys(top)) for top in tops] or [np.empty(0, np.uint32)]))
+    is_skin = np.concatenate(
+        [model_is_skin(model, colours_of_keys(distinct[start : start + COMPILE_CHUNK])) for start in range(0, len(distinct), COMPILE_CHUNK)]
+        or [np.empty(0, dtype=bool)]
+    )
+    mask = np.empty(image.shape[:2], dtype=bool)
+    for top in tops:
+        mask[top : top + rows_per_chunk] = is_skin[np.searchsorted(distinct, keys(top))]
+    return mask
 
 
 def random_colours(seed: int, count: int) -> np.ndarray:

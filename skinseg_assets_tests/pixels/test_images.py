@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from skinseg_assets.pixels.images import (
+    SKIN_TINT,
     SAMPLE_IMAGES,
     ImageError,
     ImageTooLargeError,
@@ -71,6 +72,17 @@ def test_mask_png_is_white_on_black_and_overlay_keeps_the_shape():
     assert tinted.shape == image.shape
     assert tinted[0, 0, 1] > tinted[0, 0, 0]  # skin tinted green
     assert (tinted[0, 1] < image[0, 1]).all()  # the rest dimmed
+
+
+def test_overlay_by_blocks_of_rows_is_the_whole_image_at_once():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (300, 40, 3), dtype=np.uint8)
+    mask = rng.random((300, 40)) < 0.3
+    whole = image.astype(np.float32) * 0.45  # the formula, applied to the whole image in one go
+    whole[mask] = image[mask].astype(np.float32) * 0.45 + SKIN_TINT * 0.55
+    expected = np.clip(whole, 0, 255).astype(np.uint8)
+    assert (overlay(image, mask, rows_per_chunk=7) == expected).all()
+    assert (overlay(image, mask) == expected).all()
 
 
 def test_thumbnail_strip_is_small():

@@ -73,6 +73,7 @@ def test_segmenting_by_table_and_by_model_agree_on_a_photo(tree, tree_lut):
     assert by_table.shape == photo.shape[:2]
     assert (segment_rgb(pack_table(tree_lut), photo) == by_table).all()
     assert (by_table == segment_rgb_with_model(tree, photo)).all()
+    assert (by_table == segment_rgb_with_model(tree, photo, rows_per_chunk=37)).all()
     assert 0.01 < by_table.mean() < 0.5
 
 
