@@ -30,6 +30,7 @@ from skinseg_assets.service.scoring import (
 )
 
 PREDICT_CHUNK = 1 << 20
+PARSE_BLOCK = 1 << 16
 
 
 class PixelInputError(ValueError):
@@ -62,7 +63,7 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t")
     except csv.Error:  # one column, or empty: let the row checks explain
         dialect = csv.excel
-    rows = []
+    blocks, rows = [], []  # rows as uint8 blocks: a list of Python ints per row would take ~170 bytes
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), dialect)  # a spreadsheet's UTF-8 BOM
     seen_a_row = False
     positions: tuple[int, ...] = (0, 1, 2)
@@ -89,7 +90,11 @@ def parse_pixel_rows(text: str, source: str) -> np.ndarray:
                 raise PixelInputError(f"{source} line {line_number}: {name}={value} is outside 0-255")
             values.append(value)
         rows.append(values)
-    return np.array(rows, dtype=np.uint8).reshape(-1, 3)
+        if len(rows) == PARSE_BLOCK:
+            blocks.append(np.array(rows, dtype=np.uint8))
+            rows = []
+    blocks.append(np.array(rows, dtype=np.uint8).reshape(-1, 3))
+    return np.concatenate(blocks)
 
 
 def read_input(path: Path) -> bytes:

@@ -87,6 +87,16 @@ def test_whole_numbers_are_read_as_ingestion_reads_them():
     assert parse_pixel_rows("+74,85.0, 123 \n", "stdin").tolist() == [[74, 85, 123]]
 
 
+def test_rows_are_read_whole_across_the_blocks_they_are_kept_in(monkeypatch):
+    from skinseg_assets.service import cli
+
+    monkeypatch.setattr(cli, "PARSE_BLOCK", 4)
+    rows = np.random.default_rng(0).integers(0, 256, (10, 3))
+    text = "B,G,R\n" + "".join(f"{b},{g},{r}\n" for b, g, r in rows.tolist())
+    parsed = parse_pixel_rows(text, "stdin")
+    assert parsed.dtype == np.uint8 and parsed.tolist() == rows.tolist()
+
+
 def test_a_header_after_a_byte_order_mark_or_blank_lines_is_a_header():
     assert parse_pixel_rows("\ufeffB,G,R\n74,85,123\n", "excel.csv").tolist() == [[74, 85, 123]]
     assert parse_pixel_rows("\n\nB\tG\tR\n74\t85\t123\n", "stdin").tolist() == [[74, 85, 123]]
