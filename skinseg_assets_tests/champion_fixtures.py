@@ -29,8 +29,8 @@ def fit_tree(max_depth: int = 6, split: ColourSplit | None = None) -> DecisionTr
 
 
 def publish(store: ChampionStore, model, f1: float = 0.95, training_rows: int = 1000) -> ChampionManifest:
-    """Promote `model` straight into the store, with plausible manifest fields."""
-    return store.publish(
+    """Promote `model` straight into the store (stored, then pointed to), with plausible manifest fields."""
+    manifest = store.store_version(
         dumps_model(model),
         estimator=type(model).__name__,
         test_metrics={"f1": f1},
@@ -39,6 +39,8 @@ def publish(store: ChampionStore, model, f1: float = 0.95, training_rows: int = 
         code_version={"package": "skinseg", "version": "test", "git_commit": None},
         reason="test promotion",
     )
+    store.point_to(manifest, action="promoted", reason=manifest.reason)
+    return manifest
 
 
 @lru_cache(maxsize=4)

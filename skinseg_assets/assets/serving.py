@@ -96,9 +96,6 @@ def production_skin_classifier(
         current.training_data if current else None,
         lambda: load_verified_champion(store, warehouse, current),
     )
-    if current is not None and comparison.champion is None:
-        # Nothing to score the champion on, so it was not loaded: it stays only if its file is intact.
-        load_verified_champion(store, warehouse, current)
     champion_contender = None
     if current is not None:
         champion_contender = Contender(comparison.champion_f1, int(current.training_data.get("rows", 0)))

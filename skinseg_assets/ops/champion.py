@@ -33,14 +33,14 @@ def rollback_champion(
         # A damaged pointer serves nothing; a rollback is how it is repaired (the run records what it replaced).
         context.log.warning(str(error))
         previous, was = None, "an unreadable champions/current.json"
-    if previous is not None and previous.version == target.version and previous.sha256 != target.sha256:
-        # It names this version with a sha256 its manifest does not have: it serves nothing; repaired here.
-        context.log.warning(f"champions/current.json names {target.name} with sha256 {previous.sha256}, not its manifest's")
-        previous, was = None, f"a champions/current.json naming {target.name} with another sha256"
     if previous is not None and previous.version == target.version:
-        # Recording a rollback that changes nothing would only put a false row in the history.
-        others = ", ".join(version_name(v) for v in store.versions() if v != target.version) or "none yet"
-        raise dg.Failure(f"{target.name} already serves: nothing to roll back (other versions: {others})")
+        if previous.sha256 == target.sha256:
+            # Recording a rollback that changes nothing would only put a false row in the history.
+            others = ", ".join(version_name(v) for v in store.versions() if v != target.version) or "none yet"
+            raise dg.Failure(f"{target.name} already serves: nothing to roll back (other versions: {others})")
+        # It names this version with a sha256 its manifest does not have, so it serves nothing: repaired here.
+        was = f"a champions/current.json naming {target.name} with another sha256"
+        context.log.warning(f"{was} ({previous.sha256})")
     reason = f"rolled back from {was} to {target.name}"
     if config.reason:
         reason += f": {config.reason}"

@@ -111,7 +111,9 @@ def compare_with_champion(
     load_champion: Callable[[], object],
 ) -> Comparison:
     """The comparison the promotion rule decides on. `candidate_scores` are the candidate's on all of
-    `test_pixels`; `load_champion` is called only when there is something to score it on."""
+    `test_pixels`; `load_champion` is called whenever there is a champion (loading it checks its
+    file, so a champion kept without a comparison is checked too), and it is scored only when the
+    compared rows hold both classes."""
     if champion_training_data is None:
         return Comparison(test_pixels, CURRENT_TEST_SPLIT, candidate_scores, None)
     # A champion fitted with a smaller test fraction saw some of today's test colours.
@@ -121,7 +123,8 @@ def compare_with_champion(
     else:
         described = f"the {len(rows):,} of {len(test_pixels):,} test rows the champion did not train on"
         candidate = evaluate_classifier(candidate_model, rows) if has_both_classes(rows) else None
-    champion = evaluate_classifier(load_champion(), rows) if candidate is not None else None
+    champion_model = load_champion()
+    champion = evaluate_classifier(champion_model, rows) if candidate is not None else None
     return Comparison(rows, described, candidate, champion)
 
 

@@ -34,13 +34,18 @@ class CompiledLut:
         return int(np.count_nonzero(self.table))
 
 
+def keys_are_skin(model, keys: np.ndarray, chunk: int = COMPILE_CHUNK) -> np.ndarray:
+    """The model's decision for each colour key, predicted a chunk of keys at a time (bounded memory)."""
+    decisions = np.empty(len(keys), dtype=bool)
+    for start in range(0, len(keys), chunk):
+        decisions[start : start + chunk] = model_is_skin(model, colours_of_keys(keys[start : start + chunk]))
+    return decisions
+
+
 def compile_lut(model, chunk: int = COMPILE_CHUNK) -> CompiledLut:
     """Evaluate the model on all 16.7M colours, a chunk at a time, into a boolean table."""
     started = time.perf_counter()
-    flat = np.empty(COLOURS, dtype=bool)
-    for start in range(0, COLOURS, chunk):
-        keys = np.arange(start, min(start + chunk, COLOURS), dtype=np.uint32)
-        flat[start : start + len(keys)] = model_is_skin(model, colours_of_keys(keys))
+    flat = keys_are_skin(model, np.arange(COLOURS, dtype=np.uint32), chunk)
     return CompiledLut(table=flat.reshape(LUT_SHAPE), compile_seconds=time.perf_counter() - started)
 
 
@@ -77,17 +82,21 @@ def rgb_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def block_keys(image: np.ndarray, top: int, rows: int) -> np.ndarray:
+    """Colour keys of a block of rows of an RGB image (images are R, G, B; keys are B << 16 | G << 8 | R)."""
+    block = image[top : top + rows]
+    return colour_index(block[..., 2], block[..., 1], block[..., 0])
+
+
 def segment_rgb(table: np.ndarray, image: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
     """Skin mask (H, W) of an RGB image (H, W, 3), by a bool table or its packed bits.
 
-    Images come in R, G, B order and the table is indexed by B, G, R: channel 2 is the high byte.
     Rows are processed in chunks so that a large image needs little temporary memory.
     """
     image = rgb_image(image)
     mask = np.empty(image.shape[:2], dtype=bool)
     for top in range(0, image.shape[0], rows_per_chunk):
-        block = image[top : top + rows_per_chunk]
-        mask[top : top + rows_per_chunk] = lookup(table, colour_index(block[..., 2], block[..., 1], block[..., 0]))
+        mask[top : top + rows_per_chunk] = lookup(table, block_keys(image, top, rows_per_chunk))
     return mask
 
 
@@ -98,20 +107,14 @@ def segment_rgb_with_model(model, image: np.ndarray, rows_per_chunk: int = 512) 
     colours are taken in blocks: a 50-megapixel photo of random colours peaks at about 400 MB, not gigabytes.
     """
     image = rgb_image(image)
-
-    def keys(top: int) -> np.ndarray:  # a block of rows at a time: little temporary memory per photo
-        block = image[top : top + rows_per_chunk]
-        return colour_index(block[..., 2], block[..., 1], block[..., 0])
-
     tops = range(0, image.shape[0], rows_per_chunk)
-    distinct = np.unique(np.concatenate([np.unique(keys(top)) for top in tops] or [np.empty(0, np.uint32)]))
-    is_skin = np.concatenate(
-        [model_is_skin(model, colours_of_keys(distinct[start : start + COMPILE_CHUNK])) for start in range(0, len(distinct), COMPILE_CHUNK)]
-        or [np.empty(0, dtype=bool)]
+    distinct = np.unique(
+        np.concatenate([np.unique(block_keys(image, top, rows_per_chunk)) for top in tops] or [np.empty(0, np.uint32)])
     )
+    is_skin = keys_are_skin(model, distinct)
     mask = np.empty(image.shape[:2], dtype=bool)
     for top in tops:
-        mask[top : top + rows_per_chunk] = is_skin[np.searchsorted(distinct, keys(top))]
+        mask[top : top + rows_per_chunk] = is_skin[np.searchsorted(distinct, block_keys(image, top, rows_per_chunk))]
     return mask
 
 

@@ -158,8 +158,8 @@ def distinct_texts(text: pd.Series) -> tuple[np.ndarray, list[str]]:
     Arrow compares whole strings; `pd.factorize` (pandas 2.3) stops at a NUL character, so it
     would judge "1\\x00" as the "1" before it (pandas-dev/pandas#34551).
     """
-    texts = pa.array(text, type=pa.large_string(), from_pandas=True)  # 64-bit offsets: any field size
-    encoded = (texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts).dictionary_encode()
+    # 64-bit offsets: any amount of text fits one array (no chunks to join).
+    encoded = pa.array(text, type=pa.large_string(), from_pandas=True).dictionary_encode()
     return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 

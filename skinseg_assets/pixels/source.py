@@ -38,17 +38,18 @@ def quoted_names(names: list[str], shown: int = 10) -> str:
     listed = ", ".join(quoted_text(name) for name in names[:shown])
     return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
+
 PIXEL_FIELDS = (*CHANNELS, "label")
 # A header line's names (compared stripped and lower-cased), each the column it stands for. A text
-# file's label is coded 1 = skin, 2 = non-skin, so it is not named like a yes/no question (is_skin,
-# skin: Parquet's true/false label columns).
+# file's label is coded 1 = skin, 2 = non-skin, so it is not named like a yes/no question: those
+# names are for a Parquet file's true/false label column.
 HEADER_COLUMNS = {
     "b": "B",
     "g": "G",
     "r": "R",
     **dict.fromkeys(("label", "class", "y"), "label"),
 }
-YES_NO_LABEL_NAMES = ("is_skin", "skin")
+PARQUET_BOOLEAN_LABELS = ("is_skin", "skin")
 HEADER_NAMES = set(HEADER_COLUMNS)
 ACCEPTED_DELIMITERS = {"\t": "tab", ",": "comma"}
 SUSPECT_DELIMITERS = {";": "semicolon", "|": "pipe", " ": "space"}
@@ -243,9 +244,9 @@ def parse_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:
             f"{'is not a column name' if len(unknown) == 1 else 'are not column names'}: "
             "a header names B, G, R and label (or class, y) once each"
             + (
-                f"; {' or '.join(YES_NO_LABEL_NAMES)} names a true/false label, which only a Parquet file holds "
+                f"; {' or '.join(PARQUET_BOOLEAN_LABELS)} names a true/false label, which only a Parquet file holds "
                 "(a text file's label is 1 = skin, 2 = non-skin)"
-                if any(_column_name(field) in YES_NO_LABEL_NAMES for field in header_fields)
+                if any(_column_name(field) in PARQUET_BOOLEAN_LABELS for field in header_fields)
                 else ""
             ),
         )
@@ -313,9 +314,8 @@ def _read_regular_lines(text: str, delimiter: str, order: tuple[str, ...] = PIXE
 
 
 # Label columns of a Parquet file: coded like the text format (1 = skin, 2 = non-skin), or
-# boolean (True = skin), which a column named like a yes/no question must be.
+# boolean (True = skin), which a column named like a yes/no question (PARQUET_BOOLEAN_LABELS) must be.
 PARQUET_CODED_LABELS = ("label", "class", "y")
-PARQUET_BOOLEAN_LABELS = YES_NO_LABEL_NAMES
 
 
 def parse_parquet_pixel_file(pixel_file: PixelFile) -> ParsedPixelFile:

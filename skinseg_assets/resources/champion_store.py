@@ -216,12 +216,6 @@ class ChampionStore:
             )
         return manifest
 
-    def publish(self, model_bytes: bytes, **fields) -> ChampionManifest:
-        """Store a new version (`store_version`) and point `current.json` at it (`point_to`)."""
-        manifest = self.store_version(model_bytes, **fields)
-        self.point_to(manifest, action="promoted", reason=manifest.reason, run_id=manifest.run_id)
-        return manifest
-
     def store_version(self, model_bytes: bytes, **fields) -> ChampionManifest:
         """Store a new version (model, then manifest); it serves once `point_to` names it.
 
