@@ -201,12 +201,35 @@ def running_fake_gcs_server(log_path: Path = Path(os.devnull)) -> Iterator[str]:
 
 
 @contextmanager
+def serving_on_loopback(handler: type) -> Iterator[str]:
+    """An http.server request handler class answering on a free loopback port; yields its URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def send_json(handler, status: int, body: bytes) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextmanager
 def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
     """A GCS endpoint that answers every request 503 (a backend outage); yields its URL and the
     paths of the object requests (reads and listings) it has answered so far. Requests the client
     makes about the bucket itself are not counted: a read that is not retried makes one of each."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     answered: list[str] = []
 
@@ -214,21 +237,54 @@ def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
         def do_GET(self):  # noqa: N802 (the http.server hook's name)
             if re.search(r"/b/[^/?]+/o([/?]|$)", self.path):
                 answered.append(self.path)
-            body = b'{"error": {"code": 503, "message": "backend error"}}'
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, 503, b'{"error": {"code": 503, "message": "backend error"}}')
 
         def log_message(self, *args):  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Outage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", answered
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_on_loopback(Outage) as url:
+        yield url, answered
+
+
+@contextmanager
+def gcs_with_object_roles_only(emulator: str) -> Iterator[str]:
+    """GCS as a service account holding only object roles on its buckets sees it (for example
+    roles/storage.objectAdmin): requests are passed to the emulator at `emulator`, except reading a
+    bucket's own metadata, which is refused 403 as GCS refuses it without storage.buckets.get.
+    Yields the URL to use as STORAGE_EMULATOR_HOST."""
+    import urllib.error
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler
+
+    class ObjectRolesOnly(BaseHTTPRequestHandler):
+        def relay(self):
+            if self.command == "GET" and re.fullmatch(r"/storage/v1/b/[^/?]+(\?.*)?", self.path):
+                send_json(self, 403, b'{"error": {"code": 403, "message": "no storage.buckets.get access"}}')
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            request = urllib.request.Request(
+                emulator + self.path, data=self.rfile.read(length) if length else None, method=self.command
+            )
+            for name, value in self.headers.items():
+                if name.lower() not in ("host", "content-length"):
+                    request.add_header(name, value)
+            try:
+                with urllib.request.urlopen(request) as response:
+                    status, headers, body = response.status, response.headers, response.read()
+            except urllib.error.HTTPError as refused:
+                status, headers, body = refused.code, refused.headers, refused.read()
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = relay  # noqa: N815 (the http.server hooks' names)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    with serving_on_loopback(ObjectRolesOnly) as url:
+        yield url

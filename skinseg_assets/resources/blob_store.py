@@ -175,9 +175,12 @@ class LocalBlobStore(BlobStore):
 
     def list_keys(self, prefix: str = "") -> list[str]:
         root = Path(self.root)
-        if not root.is_dir():
+        # Only the folder the prefix names is walked (not every run's images): "champions/v" walks
+        # champions/.
+        folder = root / prefix.rpartition("/")[0]
+        if not folder.is_dir():
             return []
-        keys = (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+        keys = (path.relative_to(root).as_posix() for path in folder.rglob("*") if path.is_file())
         return sorted(key for key in keys if key.startswith(prefix) and not Path(key).name.startswith("."))
 
     def uri(self, key: str) -> str:
@@ -273,9 +276,21 @@ class GCSBlobStore(BlobStore):
             except NotFound:
                 # A missing bucket (a typo in SKINSEG_GCS_BUCKET) is a store that cannot be read, not
                 # a missing file: "no champion yet" or "removed outside skinseg" would mislead.
-                if not self._bucket().exists(**gcs_patience(self.read_retry_seconds)):
+                if not self._bucket_exists():
                     raise BlobStoreUnavailableError(f"cannot read {self.uri(key)}: bucket {self.bucket} does not exist") from None
                 raise FileNotFoundError(f"no blob {self.uri(key)}") from None
+
+    def _bucket_exists(self) -> bool:
+        """Asked by listing at most one object, which needs storage.objects.list (the store lists
+        anyway). `Bucket.exists()` needs storage.buckets.get, which an account holding only object
+        roles (roles/storage.objectAdmin) lacks: its 403 would make every missing blob an outage."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            next(iter(self._bucket().list_blobs(max_results=1, **gcs_patience(self.read_retry_seconds))), None)
+        except NotFound:
+            return False
+        return True
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self._name("x")[:-1]

@@ -16,7 +16,12 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from skinseg_assets.resources.champion_store import ChampionManifest
-from skinseg_assets.resources.warehouse_io_manager import add_missing_columns, make_database_folder, with_text_columns
+from skinseg_assets.resources.warehouse_io_manager import (
+    add_missing_columns,
+    closed_even_on_error,
+    make_database_folder,
+    with_text_columns,
+)
 
 METRICS_HISTORY = "model_metrics_history"  # one row per evaluation (pixels.metrics.metrics_row)
 CHAMPION_HISTORY = "champion_history"  # one row per decision (promoted, kept) and per rollback
@@ -101,8 +106,9 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def get_connection(self) -> Iterator:
-        """A connection to the DuckDB file (dagster-duckdb's: it waits while another process holds the lock)."""
-        with DuckDBResource(database=self.database).get_connection() as connection:
+        """A connection to the DuckDB file (dagster-duckdb's: it waits while another process holds the
+        lock), closed even when the block fails, so that no failure leaves the lock held."""
+        with closed_even_on_error(DuckDBResource(database=self.database).get_connection()) as connection:
             yield connection
 
     def table_name(self, table: str) -> str:

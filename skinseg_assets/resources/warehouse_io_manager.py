@@ -4,7 +4,12 @@ The IO manager and the `warehouse` resource make the database file's folder when
 first uses them (DuckDB creates the file but not its folder), so loading the code location writes
 nothing.
 
-Five things differ from the library's pandas handler; everything else is its own code:
+Six things differ from the library's IO manager; everything else is its own code:
+- A table's rows are replaced in one transaction: the library deletes the partition's (or
+  table's) rows and then inserts the new ones as two statements, so a failed insert would lose
+  the stored rows. A connection is also closed when its work fails: the library closes it only
+  on success, and until it is garbage-collected (a notebook keeps the last traceback) it holds
+  the DuckDB file's lock against every other process.
 - It skips writing an empty DataFrame, so a batch that rejects no rows would leave
   `rejected_skin_pixels` with no table and every reader of it failing. An empty frame becomes
   an empty table with the frame's columns.
@@ -21,12 +26,13 @@ Five things differ from the library's pandas handler; everything else is its own
   whenever the run has a partition key, which is corrected.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
@@ -98,8 +104,46 @@ def in_table_order(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(aligned, index=frame.index)
 
 
+@contextmanager
+def closed_even_on_error(connecting: AbstractContextManager) -> Iterator:
+    """The connection `connecting` opens (dagster-duckdb's), closed however the block ends: the
+    library closes it only when the block succeeds."""
+    with connecting as connection:
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
+class ReplacingDuckDbClient(DuckDbClient):
+    """dagster-duckdb's client, with each write one transaction and every connection closed.
+
+    The IO manager calls `delete_table_slice` and then the type handler's `handle_output` on one
+    connection: the transaction begins before the delete, and the handler commits after its
+    insert. A write that fails in between is rolled back when its connection closes.
+    """
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice: TableSlice) -> Iterator:
+        with closed_even_on_error(DuckDbClient.connect(context, table_slice)) as connection:
+            yield connection
+
+    @staticmethod
+    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
+        connection.begin()
+        # Only an existing table: a failed statement would abort the transaction (the library
+        # catches the error a missing table raises).
+        if table_columns(connection, f"{table_slice.schema}.{table_slice.table}"):
+            DuckDbClient.delete_table_slice(context, table_slice, connection)
+
+
 class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
+        self.write(context, table_slice, obj, connection)
+        connection.commit()  # the transaction ReplacingDuckDbClient.delete_table_slice began
+
+    def write(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         obj = with_text_columns(obj)
         columns = add_missing_columns(connection, f"{table_slice.schema}.{table_slice.table}", obj)
         if columns:
@@ -143,3 +187,13 @@ class WarehouseIOManager(DuckDBPandasIOManager):
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [TypedDuckDBPandasTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=ReplacingDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )

@@ -1,8 +1,9 @@
 
 import pytest
 
-from skinseg_assets.resources.blob_store import BlobStoreUnavailableError, GCSBlobStore, LazyGCSResource, LocalBlobStore
-from skinseg_assets_tests.helpers import gcs_in_an_outage
+from skinseg_assets.resources.blob_store import NO_VERSION, BlobStoreUnavailableError, GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.champion_store import ChampionStore
+from skinseg_assets_tests.helpers import gcs_client, gcs_in_an_outage, gcs_with_object_roles_only
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -20,6 +21,11 @@ def test_round_trip_and_listing(blob_store):
     assert blob_store.read_bytes("a/two.bin") == b"22"
     assert blob_store.list_keys("a/") == ["a/one.bin", "a/two.bin"]
     assert blob_store.list_keys() == ["a/one.bin", "a/two.bin", "b/three.bin"]
+    # A prefix is a start of keys, not only a folder; keys deeper down are listed too.
+    blob_store.write_bytes("a/deeper/four.bin", b"4444")
+    assert blob_store.list_keys("a/t") == ["a/two.bin"]
+    assert blob_store.list_keys("a/d") == ["a/deeper/four.bin"]
+    assert blob_store.list_keys("c/") == blob_store.list_keys("a/x/") == []
 
 
 def test_missing_blob_names_its_uri(blob_store):
@@ -48,6 +54,27 @@ def test_a_bucket_that_does_not_exist_is_an_unreadable_store_not_a_missing_blob(
     store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=f"{gcs_bucket}-typo", prefix="models")
     with pytest.raises(BlobStoreUnavailableError, match=rf"champions/current.json: bucket {gcs_bucket}-typo does not exist"):
         store.read_bytes("champions/current.json")
+
+
+def test_with_object_roles_only_a_missing_blob_is_missing_and_a_missing_bucket_unavailable(gcs_bucket, fake_gcs_server, monkeypatch):
+    """The README's role for a real bucket (roles/storage.objectAdmin) cannot read the bucket's
+    metadata: "no champion promoted yet" must not read as an outage for it."""
+    from google.api_core.exceptions import Forbidden
+
+    with gcs_with_object_roles_only(fake_gcs_server) as endpoint:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        with pytest.raises(Forbidden):
+            gcs_client(endpoint).bucket(gcs_bucket).exists()
+        store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=gcs_bucket, prefix="models", read_retry_seconds=5)
+        store.write_bytes("kept.txt", b"objects work")
+        assert store.read_bytes("kept.txt") == b"objects work"
+        assert store.read_versioned("champions/current.json") == (None, NO_VERSION)
+        assert ChampionStore(store).current() is None
+        with pytest.raises(FileNotFoundError, match=rf"no blob gs://{gcs_bucket}/models/never-written"):
+            store.read_bytes("never-written")
+        typo = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=f"{gcs_bucket}-typo", prefix="models", read_retry_seconds=5)
+        with pytest.raises(BlobStoreUnavailableError, match=rf"bucket {gcs_bucket}-typo does not exist"):
+            typo.read_bytes("champions/current.json")
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../b", "a//b"])

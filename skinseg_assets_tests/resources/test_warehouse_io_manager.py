@@ -1,10 +1,14 @@
 """The DuckDB IO manager: frames stored by column name, and tables that gain the columns assets gain."""
 
+from types import SimpleNamespace
+
 import dagster as dg
 import duckdb
 import pandas as pd
+import pytest
 
-from skinseg_assets.resources.warehouse_io_manager import WarehouseIOManager
+from skinseg_assets.resources.warehouse import DuckDBWarehouse
+from skinseg_assets.resources.warehouse_io_manager import ReplacingDuckDbClient, WarehouseIOManager
 
 DAYS = dg.StaticPartitionsDefinition(["monday", "tuesday", "wednesday"])
 
@@ -153,3 +157,48 @@ def test_an_unpartitioned_asset_in_a_partitioned_run_reports_the_tables_row_coun
     metadata = result.asset_materializations_for_node("split")[0].metadata
     assert metadata["dagster/row_count"].value == 3
     assert "dagster/row_count" not in result.asset_materializations_for_node("batch")[0].metadata
+
+
+def test_a_partition_whose_new_rows_cannot_be_written_keeps_its_stored_rows(tmp_path):
+    database = write_each_day(tmp_path, "counts", {day: pd.DataFrame({"day": [day] * 3, "pixels": [1, 2, 3]}) for day in DAYS.get_partition_keys()})
+
+    @dg.asset(name="counts", partitions_def=DAYS, metadata={"partition_expr": "day"})
+    def text_where_numbers_are_stored() -> pd.DataFrame:
+        return pd.DataFrame({"day": ["monday"], "pixels": ["not a number"]})
+
+    resources = {"io_manager": WarehouseIOManager(database=str(database), schema="skinseg")}
+    result = dg.materialize([text_where_numbers_are_stored], partition_key="monday", resources=resources, raise_on_error=False)
+    assert not result.success
+    assert "not a number" in result.get_step_failure_events()[0].step_failure_data.error.to_string()
+    # The delete of monday's rows went with the insert that failed: nothing is lost.
+    assert stored(database, "counts")["pixels"].tolist() == [1, 2, 3] * 3
+
+
+def work_that_fails(connecting) -> object:
+    """Runs a failing block on the connection `connecting` opens; returns that connection, kept
+    alive as a notebook's last traceback keeps it."""
+    kept = None
+    try:
+        with connecting as connection:
+            kept = connection
+            connection.execute("select 1")
+            raise RuntimeError("the block fails")
+    except RuntimeError:
+        pass
+    return kept
+
+
+def test_a_connection_whose_work_fails_is_closed_and_releases_the_file(tmp_path):
+    """An open connection holds the DuckDB file's lock: any other process (a run, a notebook)
+    could not open the file until it is garbage-collected."""
+    database = str(tmp_path / "warehouse.duckdb")
+    io_manager_context = SimpleNamespace(resource_config={"database": database, "connection_config": {}})
+    for connecting in (
+        ReplacingDuckDbClient.connect(io_manager_context, None),
+        DuckDBWarehouse(database=database).get_connection(),
+    ):
+        kept = work_that_fails(connecting)
+        with pytest.raises(duckdb.ConnectionException, match="closed"):
+            kept.execute("select 1")
+        # Another configuration of the same file opens: no connection of this process holds it.
+        duckdb.connect(database, read_only=True).close()
