@@ -4,14 +4,32 @@ import dagster as dg
 
 from skinseg_assets import settings
 from skinseg_assets.assets.ingestion import CONTENT_TAG, SOURCE_TAG, duplicates_to_recheck
+from skinseg_assets.assets.event_log import materialized_partitions
 from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
 from skinseg_assets.partitions import pixel_batches
-from skinseg_assets.pixels.batches import BUNDLED_BATCH, BatchRequest, Seen, plan_tick, read_cursor, write_cursor
+from skinseg_assets.pixels.batches import (
+    BUNDLED_BATCH,
+    NOTHING_TAKEN,
+    BatchRequest,
+    Seen,
+    plan_tick,
+    read_cursor,
+    write_cursor,
+)
 from skinseg_assets.pixels.source import BUNDLED_UCI_SHA256, BUNDLED_UCI_URI
 from skinseg_assets.resources.landing_zone import LandingZone
 
 MAX_BATCHES_PER_TICK = 25
+UNFINISHED_RUNS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.SUSPENDED,
+    dg.DagsterRunStatus.CANCELING,
+]
+PARTITION_TAG = "dagster/partition"
 
 
 def bundled_batch() -> BatchRequest:
@@ -48,28 +66,63 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
     # is ingested again, once per such change: otherwise its rows would stay quarantined for good.
     # Only copies whose file is still landed: a run for any other would fail on the missing file.
     planned = {request.batch for request in plan.requests}
-    landed_batches = {landed_batch.batch for landed_batch in landed}
+    landed_by_batch = {landed_batch.batch: landed_batch for landed_batch in landed}
+    landed_batches = set(landed_by_batch)
     rechecks = [
         dg.RunRequest(
             run_key=f"{batch}#recheck@{original_change}",
             partition_key=batch,
-            tags={"skinseg/recheck": f"duplicate of {original_change}"[:200]},
+            # As for any run of a landed file: the version listed now, and no other, is read.
+            tags={**file_tags(landed_by_batch[batch]), "skinseg/recheck": f"duplicate of {original_change}"[:200]},
         )
         for batch, original_change in sorted(duplicates_to_recheck(context.instance, existing).items())
         if batch in landed_batches and batch not in planned
     ]
+    # Only batches this sensor registered (in its cursor): a partition added by hand waits for its own
+    # run. A file still being written counts as landed.
+    unlisted = (set(seen) & existing) - landed_batches - planned
+    if unlisted:
+        unlisted -= {landed_file.batch for landed_file in landing_zone.list_files(settled_only=False)}
+    abandoned = abandoned_batches(context.instance, unlisted)
+    cursor = dict(plan.cursor)
+    for batch in abandoned:
+        context.log.warning(
+            f"batch {batch}: its file left the landing zone before a run read it (renamed or removed), so the "
+            "batch has no rows; its partition is deleted, or it would hold every retrain back"
+        )
+        # Whatever lands under this name later is new, even with the identity last requested.
+        cursor[batch] = Seen(identity=NOTHING_TAKEN, requests=cursor[batch].requests)
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(
-                run_key=request.run_key,
-                partition_key=request.batch,
-                tags={SOURCE_TAG: request.uri[:200], CONTENT_TAG: request.identity[:200]},
-            )
+            dg.RunRequest(run_key=request.run_key, partition_key=request.batch, tags=file_tags(request))
             for request in plan.requests
         ]
         + rechecks,
-        dynamic_partitions_requests=[pixel_batches.build_add_request(plan.new_partitions)] if plan.new_partitions else [],
-        cursor=write_cursor(plan.cursor),
+        dynamic_partitions_requests=(
+            ([pixel_batches.build_add_request(plan.new_partitions)] if plan.new_partitions else [])
+            + ([pixel_batches.build_delete_request(abandoned)] if abandoned else [])
+        ),
+        cursor=write_cursor(cursor),
+    )
+
+
+def file_tags(request: BatchRequest) -> dict[str, str]:
+    """A run's tags naming the landed file it reads and the version of it (Dagster caps tags at 200 characters)."""
+    return {SOURCE_TAG: request.uri[:200], CONTENT_TAG: request.identity[:200]}
+
+
+def abandoned_batches(instance: dg.DagsterInstance, unlisted: set[str]) -> list[str]:
+    """Of the registered batches whose file is not landed now (`unlisted`), those no run ever read
+    and none is about to: their partitions would stay missing, and nothing downstream of
+    validated_skin_pixels retrains while one of its partitions is missing."""
+    unlisted = unlisted - {BUNDLED_BATCH}
+    if not unlisted:
+        return []
+    read = materialized_partitions(instance, dg.AssetKey("raw_skin_pixels"))
+    return sorted(
+        batch
+        for batch in unlisted - read
+        if not instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED_RUNS, tags={PARTITION_TAG: batch}), limit=1)
     )
 
 

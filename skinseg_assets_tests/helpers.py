@@ -159,8 +159,12 @@ def tick_landing_zone_sensor(instance: dg.DagsterInstance, landing_zone, cursor:
     """One tick of landing_zone_sensor, then what the daemon does with it: register the partitions it asks for."""
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing_zone": landing_zone}) as context:
         result = landing_zone_sensor(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for request in result.dynamic_partitions_requests:  # as the daemon applies them
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest):
+            for partition in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, partition)
+        else:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
 
 

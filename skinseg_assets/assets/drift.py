@@ -48,9 +48,13 @@ class DriftReportConfig(dg.Config):
     metadata={**BATCH_TABLE_METADATA, **columns.PIXEL_DRIFT_REPORT},
     kinds={"duckdb", "pandas"},
     # Report each batch once it is validated and its blocking check passed; a retrain (a new
-    # train_pixels) alone does not redo it.
+    # train_pixels) alone does not redo it. The split's updates are ignored, not its absence: on a
+    # fresh instance a batch can be validated before anything is trained (a failing batch holds the
+    # first training back), and its report waits for the split (eager() keeps an update until it
+    # is handled) instead of failing on the missing table and never being asked for again.
     automation_condition=eager_without_missed_updates(ignoring=TRAINING_SPLIT)
-    & NO_FAILING_BLOCKING_CHECK_UPSTREAM.ignore(TRAINING_SPLIT),
+    & NO_FAILING_BLOCKING_CHECK_UPSTREAM.ignore(TRAINING_SPLIT)
+    & ~dg.AutomationCondition.any_deps_missing(),
 )
 def pixel_drift_report(
     context: dg.AssetExecutionContext,

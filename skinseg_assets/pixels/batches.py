@@ -60,13 +60,14 @@ def is_utf8(name: str) -> bool:
 def batch_key(name: str) -> str:
     """A partition key for a landed file name: lower-case letters, digits, '_', '-' and '.' only.
 
-    A clean name is its own key. Otherwise path separators, quotes, spaces and anything else SQL
-    or a URL could read specially become '_', and a short hash of the original name is appended
+    A clean name is its own key. Otherwise path separators, quotes, spaces, anything else SQL or a
+    URL could read specially, and runs of three dots (Dagster's partition-range separator) become '_', and a short hash of the original name is appended
     so that two names almost never share a key ('Day 1.txt' and 'day_1.txt' stay apart). Names over
     100 characters are cut, so two long names can (rarely) meet: the landing zone then takes the
     first by name and names the other (`LandingZone.list_files`).
     """
-    cleaned = re.sub(r"[^a-z0-9_.-]+", "_", name.strip().lower()).strip("._-")
+    # "..." separates the ends of a partition range in Dagster's CLI and UI: never inside a key.
+    cleaned = re.sub(r"\.{3,}", "_", re.sub(r"[^a-z0-9_.-]+", "_", name.strip().lower())).strip("._-")
     if not cleaned:
         cleaned = "batch"
     if cleaned == name and len(name) <= MAX_BATCH_KEY_LENGTH and name != BUNDLED_BATCH:
@@ -88,6 +89,11 @@ class BatchRequest:
         # each request for a batch unique, even when its file comes back with an identity seen before
         # (e.g. day-1.txt#3@size:...: v1, v2, then v1 restored). The identity keeps it readable.
         return f"{self.batch}#{self.request}@{self.identity}"
+
+
+# The identity a cursor entry holds for a batch whose file left before it was read: any file that
+# lands under its name later counts as new.
+NOTHING_TAKEN = ""
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 import json
 
+import dagster as dg
 import pytest
 
-from skinseg_assets.pixels.batches import BatchRequest, Seen, plan_tick, read_cursor, same_version, write_cursor
+from skinseg_assets.pixels.batches import BatchRequest, Seen, batch_key, plan_tick, read_cursor, same_version, write_cursor
 
 V1 = "size:14:mtime_ns:1000:ctime_ns:5000"
 V2 = "size:20:mtime_ns:1100:ctime_ns:6000"
@@ -77,3 +78,18 @@ def test_an_older_cursor_entry_is_taken_over_without_a_request():
 )
 def test_same_version(seen, identity, same):
     assert same_version(seen, identity) is same
+
+
+@pytest.mark.parametrize("name", ["day...1.txt", "day....1.txt", "...day-1.txt"])
+def test_a_name_holding_dagsters_partition_range_separator_gets_a_hashed_key(name):
+    key = batch_key(name)
+    assert "..." not in key and key != name and key.startswith("day")
+    assert batch_key(name) == key  # the same in every tick
+    dg.StaticPartitionsDefinition([key])  # Dagster's own check of a key's characters accepts it
+    with pytest.raises(dg.DagsterInvalidDefinitionError):
+        dg.StaticPartitionsDefinition([name])
+
+
+def test_a_clean_name_is_its_own_key():
+    assert batch_key("day-1.txt") == "day-1.txt"
+    assert batch_key("day..1.txt") == "day..1.txt"

@@ -83,6 +83,27 @@ def test_the_retrain_a_batch_starts_does_not_redo_the_other_batches_drift_report
         assert "pixel_drift_report" not in requested(evaluation), "a batch's report is made once, not at each retrain"
 
 
+def test_on_a_fresh_instance_a_batchs_drift_report_waits_for_the_first_training(data_dir, instance, tmp_path):
+    """Nothing trained yet, and a failing batch holds the first training back: the good batch's
+    report cannot compare with anything, and must not be asked for (and fail) before there is."""
+    defs = build_definitions()
+    start = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success
+    ingest(defs, instance, "bad.txt", write_pixels(tmp_path / "bad.txt", [(74, 85, 123, 1)] + [(999, 1, 1, 1)] * 9))
+    held_back = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+    assert requested(held_back) == {}
+
+    assert ingest(defs, instance, "bad.txt", write_uci_sample(tmp_path / "bad-fixed.txt", every=43)).success
+    retrain = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=held_back.cursor)
+    assert DOWNSTREAM <= set(requested(retrain)) and "pixel_drift_report" not in requested(retrain)
+    floor = {"ops": {"model_metrics": {"config": {"min_f1": 0.95}}}}  # a sample trains a weaker model
+    everything = defs.resolve_implicit_global_asset_job_def()
+    assert everything.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(name) for name in sorted(DOWNSTREAM)], run_config=floor).success
+    # Each batch's report now, once.
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=retrain.cursor)
+    assert requested(after)["pixel_drift_report"] == {"day-1.txt", "bad.txt"}
+
+
 def test_training_after_the_warehouse_lost_a_validated_batch_fails_naming_it(trained, instance, data_dir, tmp_path):
     defs, _ = trained
     assert ingest(defs, instance, "day-1.txt", write_uci_sample(tmp_path / "day-1.txt", every=40)).success

@@ -2,6 +2,7 @@
 
 import logging
 
+import dagster as dg
 import pytest
 
 from skinseg_assets.definitions import build_definitions
@@ -134,38 +135,101 @@ def test_a_ten_times_larger_file_is_ingested_whole(landing, instance):
     assert rows == 2_450_570
 
 
-def test_a_copy_counts_again_once_its_original_file_is_replaced(landing, instance):
-    defs = build_definitions()
-    job = defs.resolve_job_def("ingest_batch_job")
-    cursor = None
+class SensorDaemon:
+    """Ticks of the landing-zone sensor, each with the previous tick's cursor, and its requested runs
+    executed here as the daemon would launch them."""
 
-    def tick_and_run() -> dict:
-        """One tick with the previous tick's cursor; its requests run here. Returns run key -> run."""
-        nonlocal cursor
-        result = tick_landing_zone_sensor(instance, defs.resources["landing_zone"], cursor)
-        cursor = result.cursor
-        return {
-            request.run_key: job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
-            for request in result.run_requests
-            if request.partition_key != BUNDLED_BATCH
-        }
+    def __init__(self, instance):
+        self.instance = instance
+        self.defs = build_definitions()
+        self.cursor = None
 
+    def tick(self):
+        result = tick_landing_zone_sensor(self.instance, self.defs.resources["landing_zone"], self.cursor)
+        self.cursor = result.cursor
+        return result
+
+    def run(self, request):
+        return self.defs.resolve_job_def("ingest_batch_job").execute_in_process(
+            instance=self.instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+        )
+
+    def tick_and_run(self) -> dict:
+        """One tick and its runs (the bundled batch's left out); run key -> run."""
+        return {request.run_key: self.run(request) for request in self.tick().run_requests if request.partition_key != BUNDLED_BATCH}
+
+
+def land_copy_then_replace_its_original(landing, daemon: SensorDaemon) -> None:
     land_file(landing, "day-1.txt", GOOD)
-    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1.txt"]
+    assert [key.split("#")[0] for key in daemon.tick_and_run()] == ["day-1.txt"]
     land_file(landing, "day-1-again.txt", GOOD)
-    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1-again.txt"]
-    assert rows_kept(defs, instance, "day-1-again.txt")[0] == 0  # a duplicate
-    assert tick_and_run() == {}  # its original still holds its content: nothing to re-check
-
+    assert [key.split("#")[0] for key in daemon.tick_and_run()] == ["day-1-again.txt"]
+    assert rows_kept(daemon.defs, instance=daemon.instance, batch="day-1-again.txt")[0] == 0  # a duplicate
+    assert daemon.tick_and_run() == {}  # its original still holds its content: nothing to re-check
     land_file(landing, "day-1.txt", "1\t2\t3\t2\n")  # the original's file is replaced
-    assert [key.split("#")[0] for key in tick_and_run()] == ["day-1.txt"]
-    recheck = tick_and_run()
+    assert [key.split("#")[0] for key in daemon.tick_and_run()] == ["day-1.txt"]
+
+
+def test_a_copy_counts_again_once_its_original_file_is_replaced(landing, instance):
+    daemon = SensorDaemon(instance)
+    land_copy_then_replace_its_original(landing, daemon)
+    recheck = daemon.tick_and_run()
     assert len(recheck) == 1
     key, run = next(iter(recheck.items()))
-    assert key.startswith("day-1-again.txt#recheck@day-1.txt@")
+    assert key.startswith("day-1-again.txt#recheck@day-1.txt@") and run.success
     assert run.asset_materializations_for_node("raw_skin_pixels")[0].metadata["Duplicate of"].value == "none"
-    assert rows_kept(defs, instance, "day-1-again.txt")[0] == 3  # its rows count again
-    assert tick_and_run() == {}
+    assert rows_kept(daemon.defs, instance, "day-1-again.txt")[0] == 3  # its rows count again
+    assert daemon.tick_and_run() == {}
+
+
+def test_a_recheck_reads_only_the_version_of_the_copy_listed_when_it_was_requested(landing, instance):
+    daemon = SensorDaemon(instance)
+    land_copy_then_replace_its_original(landing, daemon)
+    (recheck,) = [request for request in daemon.tick().run_requests if "#recheck@" in request.run_key]
+    land_file(landing, "day-1-again.txt", GOOD[:15], age_seconds=None)  # half rewritten when the re-check starts
+    run = daemon.run(recheck)
+    assert not run.success
+    assert "day-1-again.txt: changed since this run was requested" in run.failure_data_for_node("raw_skin_pixels").error.message
+
+
+def test_a_file_renamed_before_its_run_read_it_gives_up_its_batch_and_lands_under_the_new_name(landing, instance, capfd):
+    """Left registered, a batch with no rows would hold every retrain back: nothing downstream of
+    validated_skin_pixels runs while one of its partitions is missing."""
+    daemon = SensorDaemon(instance)
+    land_file(landing, "day-1.txt", GOOD)
+    land_file(landing, "day-2.txt", GOOD + "1\t2\t3\t2\n")
+    first = daemon.tick()
+    (landing / "day-2.txt").rename(landing / "day-2-final.txt")
+    runs = {request.partition_key: daemon.run(request) for request in first.run_requests if request.partition_key != BUNDLED_BATCH}
+    assert runs["day-1.txt"].success and not runs["day-2.txt"].success
+    assert "(batch day-2.txt): no landed file has this batch key any more" in runs["day-2.txt"].failure_data_for_node("raw_skin_pixels").error.message
+
+    capfd.readouterr()
+    second = daemon.tick()
+    assert [request.partition_key for request in second.run_requests] == ["day-2-final.txt"]
+    assert "WARNING - batch day-2.txt: its file left the landing zone before a run read it" in capfd.readouterr().err
+    partitions = set(instance.get_dynamic_partitions("pixel_batches"))
+    assert "day-2.txt" not in partitions and {"day-1.txt", "day-2-final.txt"} <= partitions
+    assert daemon.tick().dynamic_partitions_requests == []  # once
+
+    # The name back, even with its old identity: it is taken again under its old batch.
+    (landing / "day-2-final.txt").rename(landing / "day-2.txt")
+    assert "day-2.txt" in [request.partition_key for request in daemon.tick().run_requests]
+    assert "day-2.txt" in instance.get_dynamic_partitions("pixel_batches")
+
+
+def test_a_batch_whose_run_is_queued_or_that_was_added_by_hand_keeps_its_partition(landing, instance):
+    daemon = SensorDaemon(instance)
+    land_file(landing, "day-2.txt", GOOD)
+    daemon.tick()
+    (landing / "day-2.txt").unlink()
+    # Its run has not started yet: it will fail and say why; only then is the partition given up.
+    daemon.instance.create_run_for_job(
+        daemon.defs.resolve_job_def("ingest_batch_job"), status=dg.DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "day-2.txt"}
+    )
+    instance.add_dynamic_partitions("pixel_batches", ["by-hand"])  # e.g. for a run with a configured source_uri
+    assert daemon.tick().dynamic_partitions_requests == []
+    assert {"day-2.txt", "by-hand"} <= set(instance.get_dynamic_partitions("pixel_batches"))
 
 
 def test_a_copy_whose_file_is_gone_is_not_rechecked(landing, instance):
