@@ -14,7 +14,7 @@ from skinseg_assets.assets.ingestion import ValidatedSkinPixelsType
 from skinseg_assets.assets.metadata import latest_materialization_metadata, markdown_image, markdown_table
 from skinseg_assets.partitions import pixel_batches
 from skinseg_assets.pixels.champion import data_identity
-from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, metrics_row
+from skinseg_assets.pixels.metrics import MIN_F1, Provenance, evaluate_classifier, meets_f1_floor, metrics_row
 from skinseg_assets.pixels.model import build_estimator, fit_classifier
 from skinseg_assets.pixels.plots import confusion_matrix_png, roc_curve_png
 from skinseg_assets.pixels.split import TEST_FRACTION, SplitError, class_balance, split_by_colour
@@ -292,10 +292,11 @@ def model_metrics(
             "History table": warehouse.table_name(METRICS_HISTORY),
         },
     )
+    passed = meets_f1_floor(metrics, config.min_f1)
     yield dg.AssetCheckResult(
         check_name="f1_above_floor",
-        passed=metrics.f1 >= config.min_f1,
-        description=f"F1 {metrics.f1:.5f} {'is at or above' if metrics.f1 >= config.min_f1 else 'is below'} the floor {config.min_f1}",
+        passed=passed,
+        description=f"F1 {metrics.f1:.5f} {'is at or above' if passed else 'is below'} the floor {config.min_f1}",
         metadata={
             "F1": dg.MetadataValue.float(metrics.f1),
             "Floor": dg.MetadataValue.float(config.min_f1),

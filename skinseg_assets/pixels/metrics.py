@@ -78,6 +78,12 @@ class Provenance:
     test_data_sha256: str | None = None  # the same model scores differently once batches add test colours
 
 
+def meets_f1_floor(metrics: ClassifierMetrics, min_f1: float) -> bool:
+    """The quality floor: F1 (not accuracy, which the many non-skin pixels flatter) at least
+    `min_f1`; a model exactly at the floor passes."""
+    return metrics.f1 >= min_f1
+
+
 def metrics_row(metrics: ClassifierMetrics, model, training_rows: int, run_id: str, provenance: Provenance = Provenance()) -> pd.DataFrame:
     """One row per evaluation: what `model_metrics` stores and the history table accumulates."""
     return pd.DataFrame(

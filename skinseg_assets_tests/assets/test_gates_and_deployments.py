@@ -13,6 +13,7 @@ from skinseg_assets.assets.event_log import CHECK_FAILED, CHECK_SUCCEEDED, lates
 from skinseg_assets.definitions import build_definitions
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets.pixels.split import colour_key, is_test_colour
 from skinseg_assets.resources import DUCKDB_FILE
 from skinseg_assets.resources.warehouse import METRICS_HISTORY
 from skinseg_assets_tests.helpers import (
@@ -41,6 +42,21 @@ def test_f1_below_the_floor_fails_the_run(uci_sample, data_dir, instance):
     assert not evaluation.passed
     assert evaluation.metadata["Floor"].value == 1.0
     assert evaluation.metadata["F1"].value < 1.0
+
+
+def test_the_configured_test_fraction_sets_the_split(uci_sample, data_dir, instance):
+    run_config = sample_run_config(uci_sample)
+    run_config["ops"]["train_and_test_pixels"] = {"config": {"test_fraction": 0.5}}
+    defs, result = run_training_job(instance, run_config)
+    train = defs.load_asset_value("train_pixels", instance=instance)
+    test = defs.load_asset_value("test_pixels", instance=instance)
+    # Each colour on the side its hash puts it at 0.5 (at the default 0.2, part of train would be test at 0.5).
+    assert is_test_colour(colour_key(test), 0.5).all() and not is_test_colour(colour_key(train), 0.5).any()
+    shares = {
+        materialization.asset_key.to_user_string(): materialization.metadata["Share of rows"].value
+        for materialization in result.asset_materializations_for_node("train_and_test_pixels")
+    }
+    assert 0.4 < shares["test_pixels"] < 0.6 and shares["train_pixels"] == pytest.approx(1 - shares["test_pixels"])
 
 
 def test_a_run_re_executed_from_failure_as_the_readme_shows_reuses_the_model_and_replaces_the_failed_row(

@@ -77,6 +77,24 @@ def test_rejected_share_within_the_bound_passes(tmp_path, data_dir, instance):
     ) in warnings
 
 
+@pytest.mark.parametrize(
+    ("bad_rows", "passes", "description"),
+    [
+        (1, True, "99 rows hold the schema; 1.00% rejected (allowed 1.00%)"),
+        (2, False, "2 of 100 rows rejected (2.0000%), more than the allowed 1.00% (first: "),
+    ],
+    ids=["exactly-the-bound", "over-it"],
+)
+def test_a_rejected_share_exactly_at_the_bound_passes(tmp_path, data_dir, instance, bad_rows, passes, description):
+    """The bound is "at most" max_rejected_share (default 0.01): 1 bad row in 100 is allowed, 2 are not."""
+    good = (GOOD_ROWS * 25)[: 100 - bad_rows]
+    path = write_pixels(tmp_path / "batch.txt", good + [(1, 2, 3, 0)] * bad_rows)
+    _, result = ingest(instance, path)
+    evaluation = check_evaluation(result, "validated_pixels_schema")
+    assert evaluation.passed is passes and result.success is passes
+    assert evaluation.description.startswith(description)
+
+
 def test_a_file_of_the_wrong_shape_fails_the_run_naming_file_and_problem(tmp_path, data_dir, instance):
     path = tmp_path / "three-columns.txt"
     path.write_text("74\t85\t123\n1\t2\t3\n")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinseg_assets.pixels.metrics import evaluate_classifier
+from skinseg_assets.pixels.metrics import evaluate_classifier, meets_f1_floor, metrics_row
 from skinseg_assets_tests.pixels.stubs import FixedProbability
 
 
@@ -93,3 +93,20 @@ def test_extreme_classifiers_score_as_expected(cases, auc, accuracy):
     scored = evaluate_classifier(FixedProbability([False, True]), held_out_pixels(cases))
     assert scored.roc_auc == pytest.approx(auc)
     assert scored.accuracy == pytest.approx(accuracy)
+
+
+def test_the_floor_is_on_f1_and_a_model_exactly_at_it_passes():
+    scored = evaluate_classifier(FixedProbability([False, True]), held_out_pixels(EIGHT_PIXELS))
+    assert (scored.accuracy, scored.f1) == pytest.approx((5 / 8, 4 / 7))
+    assert not meets_f1_floor(scored, 0.6)  # accuracy (0.625) would pass it
+    assert meets_f1_floor(scored, scored.f1)
+    assert not meets_f1_floor(scored, np.nextafter(scored.f1, 1.0))
+
+
+def test_the_stored_row_keeps_each_cell_of_the_confusion_matrix_in_its_place():
+    # Hand-computed above at 0.5: 3 true negatives, 2 false positives (.60, .55), 1 false negative (.30), 2 true positives.
+    scored = evaluate_classifier(FixedProbability([False, True]), held_out_pixels(EIGHT_PIXELS))
+    row = metrics_row(scored, FixedProbability([False, True]), training_rows=10, run_id="run").iloc[0]
+    cells = ("true_negatives", "false_positives", "false_negatives", "true_positives")
+    assert [row[name] for name in cells] == [3, 2, 1, 2]
+    assert row["precision"] == pytest.approx(2 / (2 + 2)) and row["recall"] == pytest.approx(2 / (2 + 1))

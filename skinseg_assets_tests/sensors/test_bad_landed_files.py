@@ -192,6 +192,14 @@ def test_a_recheck_reads_only_the_version_of_the_copy_listed_when_it_was_request
     assert "day-1-again.txt: changed since this run was requested" in run.failure_data_for_node("raw_skin_pixels").error.message
 
 
+def test_a_copy_whose_own_file_changed_in_the_same_tick_is_run_once_not_also_rechecked(landing, instance):
+    daemon = SensorDaemon(instance)
+    land_copy_then_replace_its_original(landing, daemon)
+    land_file(landing, "day-1-again.txt", GOOD + "5\t6\t7\t2\n")  # before the tick that would re-check it
+    requests = [request for request in daemon.tick().run_requests if request.partition_key == "day-1-again.txt"]
+    assert len(requests) == 1 and "#recheck@" not in requests[0].run_key
+
+
 def test_a_file_renamed_before_its_run_read_it_gives_up_its_batch_and_lands_under_the_new_name(landing, instance, capfd):
     """Left registered, a batch with no rows would hold every retrain back: nothing downstream of
     validated_skin_pixels runs while one of its partitions is missing."""

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from skinseg_assets.pixels.images import overlay
 from skinseg_assets.pixels.lut import lut_is_skin, segment_rgb
 from skinseg_assets.pixels.model import skin_probability_of_colours
 from skinseg_assets.resources.blob_store import GCSBlobStore, LazyGCSResource
@@ -151,8 +152,12 @@ def test_segment_returns_the_mask_of_an_rgb_photo(client):
     assert (mask == segment_rgb(compiled.table, photo)).all()
     assert float(response.headers["x-skinseg-skin-share"]) == pytest.approx(mask.mean(), abs=1e-6)
 
-    overlay = client.post("/segment?output=overlay", files={"image": ("a.png", png(photo), "image/png")})
-    assert Image.open(io.BytesIO(overlay.content)).mode == "RGB"
+    overlay_response = client.post("/segment?output=overlay", files={"image": ("a.png", png(photo), "image/png")})
+    shown = np.asarray(Image.open(io.BytesIO(overlay_response.content)))
+    assert shown.shape == photo.shape and shown.dtype == np.uint8
+    # The overlay's formula is tested in test_images.py; here: the photo under the mask just found.
+    assert (shown == overlay(photo, mask)).all()
+    assert not (shown == photo).all()
 
 
 def test_bad_images_are_rejected_naming_the_field(client, monkeypatch):
