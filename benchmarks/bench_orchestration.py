@@ -36,6 +36,32 @@ def nothing() -> None:
 defs = dg.Definitions(assets=[nothing], jobs=[dg.define_asset_job("empty_job", executor_def=dg.in_process_executor)])
 """
 
+# (h): one import that costs more inside the job's process than in (a). On import, skops looks up
+# each scipy.special ufunc in every loaded module in turn; scikit-learn is loaded first in both.
+SKOPS_IMPORT = """
+import sys, time
+{before}
+import numpy, scipy.special, sklearn.ensemble
+started = time.perf_counter()
+import skops.io
+print(time.perf_counter() - started, len(sys.modules))
+"""
+# What is loaded when each side first imports skops: (a) has imported DuckDB; the job's process
+# has the CLI, the instance and the code location.
+SKOPS_AFTER = {
+    "plain": "import duckdb",
+    "job": "import dagster._cli, skinseg_assets\nskinseg_assets.defs.resolve_all_job_defs()",
+}
+
+
+def skops_import(side: str, env: dict) -> tuple[float, int]:
+    """Seconds `import skops.io` takes with `side`'s modules loaded, and how many modules that is."""
+    completed = subprocess.run(
+        [sys.executable, "-c", SKOPS_IMPORT.format(before=SKOPS_AFTER[side])], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    seconds, modules = completed.stdout.split()
+    return float(seconds), int(modules)
+
 
 def timed(command: list[str], env: dict) -> tuple[float, float, float, str]:
     """Wall time of the whole command, its start and end (epoch seconds), and its output."""
@@ -97,6 +123,7 @@ def main() -> None:
 
     plain_seconds, dagster_seconds, empty_seconds, stages, phases = [], [], [], [], []
     multiprocess_seconds, in_memory_seconds, scaled_plain_seconds, scaled_dagster_seconds = [], [], [], []
+    skops_imports: dict[str, list[tuple[float, int]]] = {"plain": [], "job": []}
     try:
         # One untimed round first: the instance's SQLite schema and the OS file cache warm up.
         for round_number in range(args.repeats + 1):
@@ -112,7 +139,10 @@ def main() -> None:
                 elapsed_scaled_dagster, _, _, _ = timed(
                     [*dagster, "-c", str(scaled_config)], {**env, "SKINSEG_DATA_DIR": str(data / "dagster-scaled")}
                 )
+            skops_rounds = {side: skops_import(side, env) for side in skops_imports}
             if round_number:
+                for side, measured in skops_rounds.items():
+                    skops_imports[side].append(measured)
                 if args.scale:
                     scaled_plain_seconds.append(elapsed_scaled_plain)
                     scaled_dagster_seconds.append(elapsed_scaled_dagster)
@@ -139,6 +169,8 @@ def main() -> None:
     plain_imports, plain_work = (statistics.median(stage[name] for stage in stages) for name in ("imports", "work"))
     plain_rest = statistics.median(seconds - stage["total"] for seconds, stage in zip(plain_seconds, stages))
     before_run, in_run, after_run = (statistics.median(phase[i] for phase in phases) for i in range(3))
+    skops_plain, skops_job = (statistics.median(seconds for seconds, _ in skops_imports[side]) for side in ("plain", "job"))
+    modules_plain, modules_job = (skops_imports[side][0][1] for side in ("plain", "job"))
     scaled_rows, scaled_notes = "", ""
     if args.scale:
         f, g = statistics.median(scaled_plain_seconds), statistics.median(scaled_dagster_seconds)
@@ -171,7 +203,8 @@ are (a) and (b) on more data.
 | (b − c)/a: the job without Dagster's fixed start-up cost | {(b - c) / a:.2f} | |
 | (d) as (b), on Dagster's default multiprocess executor (one step at a time) | {d:.2f} (d/a {d / a:.1f}) | {', '.join(f'{s:.2f}' for s in multiprocess_seconds)} |
 | (e) as (b), both IO managers replaced by Dagster's `InMemoryIOManager` | {e:.2f} (e/a {e / a:.2f}) | {', '.join(f'{s:.2f}' for s in in_memory_seconds)} |
-{scaled_rows}
+{scaled_rows}| (h) `import skops.io` (scikit-learn already loaded), with (a)'s modules loaded ({modules_plain:,}) / with the job's ({modules_job:,}) | {skops_plain:.2f} / {skops_job:.2f} | {', '.join(f'{p:.2f}/{j:.2f}' for (p, _), (j, _) in zip(skops_imports['plain'], skops_imports['job'], strict=True))} |
+
 What the variants show ((d) and (e) are in `benchmarks/variant_jobs.py`):
 - (d): the executor is the choice that matters most. A process per step loads Python, Dagster and the
   code location again for each of the job's steps: {d - b:.1f} s more than (b).
@@ -183,8 +216,10 @@ What the variants show ((d) and (e) are in `benchmarks/variant_jobs.py`):
 Where the time goes (medians): (a) {plain_imports:.2f} s importing, {plain_work:.2f} s of work, {plain_rest:.2f} s
 for the interpreter's start and exit. (b) {before_run:.2f} s before the run starts (the CLI, the
 instance, importing and building the code location, planning); {in_run:.2f} s in the run: the same
-work, plus importing skops (which (a) counts in its imports), each step's events in the instance's
-SQLite, and each asset stored and loaded again by its IO manager; {after_run:.2f} s from the run's
+work, plus importing skops (which (a) counts in its imports; (h): {skops_job - skops_plain:.2f} s more in
+the job's process, since skops looks up each scipy.special ufunc in every loaded module when it is
+imported), each step's events in the instance's SQLite, and each asset stored and loaded again by
+its IO manager; {after_run:.2f} s from the run's
 end to the process's exit (in a py-spy profile taken while writing this benchmark, most of it was
 Python's final garbage collections over the objects of every loaded module). (c) is Dagster's
 own floor on this machine: the CLI, the instance and one run, with nothing to do.
