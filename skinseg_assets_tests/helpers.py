@@ -4,9 +4,10 @@ settings, write pixel files and land them, run the GCS emulator, find asset-chec
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import dagster as dg
@@ -233,8 +234,6 @@ def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
     """A GCS endpoint that answers every request 503 (a backend outage); yields its URL and the
     paths of the object requests (reads and listings) it has answered so far. Requests the client
     makes about the bucket itself are not counted: a read that is not retried makes one of each."""
-    from http.server import BaseHTTPRequestHandler
-
     answered: list[str] = []
 
     class Outage(BaseHTTPRequestHandler):
@@ -251,44 +250,74 @@ def gcs_in_an_outage() -> Iterator[tuple[str, list[str]]]:
 
 
 @contextmanager
-def gcs_with_object_roles_only(emulator: str) -> Iterator[str]:
-    """GCS as a service account holding only object roles on its buckets sees it (for example
-    roles/storage.objectAdmin): requests are passed to the emulator at `emulator`, except reading a
-    bucket's own metadata, which is refused 403 as GCS refuses it without storage.buckets.get.
+def relaying_to(emulator: str, answered_here: Callable[[BaseHTTPRequestHandler, Callable[[], tuple]], bool]) -> Iterator[str]:
+    """A front for the GCS emulator at `emulator`: each request is passed on and its answer passed
+    back, unless `answered_here(handler, pass_on)` answers it itself and returns True. `pass_on()`
+    sends the request to the emulator and returns (status, headers, body) without answering.
     Yields the URL to use as STORAGE_EMULATOR_HOST."""
     import urllib.error
     import urllib.request
-    from http.server import BaseHTTPRequestHandler
 
-    class ObjectRolesOnly(BaseHTTPRequestHandler):
+    class Relay(BaseHTTPRequestHandler):
         def relay(self):
-            if self.command == "GET" and re.fullmatch(r"/storage/v1/b/[^/?]+(\?.*)?", self.path):
-                send_json(self, 403, b'{"error": {"code": 403, "message": "no storage.buckets.get access"}}')
-                return
             length = int(self.headers.get("Content-Length") or 0)
-            request = urllib.request.Request(
-                emulator + self.path, data=self.rfile.read(length) if length else None, method=self.command
-            )
-            for name, value in self.headers.items():
-                if name.lower() not in ("host", "content-length"):
-                    request.add_header(name, value)
-            try:
-                with urllib.request.urlopen(request) as response:
-                    status, headers, body = response.status, response.headers, response.read()
-            except urllib.error.HTTPError as refused:
-                status, headers, body = refused.code, refused.headers, refused.read()
+            body = self.rfile.read(length) if length else None
+
+            def pass_on() -> tuple:
+                request = urllib.request.Request(emulator + self.path, data=body, method=self.command)
+                for name, value in self.headers.items():
+                    if name.lower() not in ("host", "content-length"):
+                        request.add_header(name, value)
+                try:
+                    with urllib.request.urlopen(request) as response:
+                        return response.status, response.headers, response.read()
+                except urllib.error.HTTPError as refused:
+                    return refused.code, refused.headers, refused.read()
+
+            if answered_here(self, pass_on):
+                return
+            status, headers, answer = pass_on()
             self.send_response(status)
             for name, value in headers.items():
                 if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(answer)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = relay  # noqa: N815 (the http.server hooks' names)
 
         def log_message(self, *args):  # quiet
             pass
 
-    with serving_on_loopback(ObjectRolesOnly) as url:
+    with serving_on_loopback(Relay) as url:
         yield url
+
+
+def gcs_with_object_roles_only(emulator: str):
+    """GCS as a service account holding only object roles on its buckets sees it (for example
+    roles/storage.objectAdmin): reading a bucket's own metadata is refused 403, as GCS refuses it
+    without storage.buckets.get; everything else reaches the emulator."""
+
+    def refuse_bucket_metadata(handler, pass_on) -> bool:
+        if handler.command == "GET" and re.fullmatch(r"/storage/v1/b/[^/?]+(\?.*)?", handler.path):
+            send_json(handler, 403, b'{"error": {"code": 403, "message": "no storage.buckets.get access"}}')
+            return True
+        return False
+
+    return relaying_to(emulator, refuse_bucket_metadata)
+
+
+def gcs_losing_the_answer_to_the_first_upload(emulator: str):
+    """GCS whose answer to the first upload is lost on the way back (the client sees a 503): the
+    upload itself is done, and the client library, which retries a conditional upload, sends it again."""
+    lost = []
+
+    def lose_the_first_upload_answer(handler, pass_on) -> bool:
+        if handler.command == "POST" and handler.path.startswith("/upload/") and not lost:
+            lost.append(pass_on())
+            send_json(handler, 503, b'{"error": {"code": 503, "message": "the answer was lost"}}')
+            return True
+        return False
+
+    return relaying_to(emulator, lose_the_first_upload_answer)

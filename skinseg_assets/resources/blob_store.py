@@ -262,6 +262,11 @@ class GCSBlobStore(BlobStore):
         try:
             blob.upload_from_string(data, content_type=content_type, if_generation_match=generation)
         except PreconditionFailed:
+            # The client retries a conditional upload whose answer it did not get: if the first try
+            # was done, the retry finds the version it replaced gone. Its own bytes there mean done.
+            stored, stored_generation = self.read_versioned(key)
+            if stored == data:
+                return stored_generation
             raise VersionConflictError(f"{self.uri(key)} changed since it was read (another writer)") from None
         return str(blob.generation)
 

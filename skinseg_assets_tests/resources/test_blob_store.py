@@ -1,9 +1,21 @@
 
 import pytest
 
-from skinseg_assets.resources.blob_store import NO_VERSION, BlobStoreUnavailableError, GCSBlobStore, LazyGCSResource, LocalBlobStore
+from skinseg_assets.resources.blob_store import (
+    NO_VERSION,
+    BlobStoreUnavailableError,
+    GCSBlobStore,
+    LazyGCSResource,
+    LocalBlobStore,
+    VersionConflictError,
+)
 from skinseg_assets.resources.champion_store import ChampionStore
-from skinseg_assets_tests.helpers import gcs_client, gcs_in_an_outage, gcs_with_object_roles_only
+from skinseg_assets_tests.helpers import (
+    gcs_client,
+    gcs_in_an_outage,
+    gcs_losing_the_answer_to_the_first_upload,
+    gcs_with_object_roles_only,
+)
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -75,6 +87,21 @@ def test_with_object_roles_only_a_missing_blob_is_missing_and_a_missing_bucket_u
         typo = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=f"{gcs_bucket}-typo", prefix="models", read_retry_seconds=5)
         with pytest.raises(BlobStoreUnavailableError, match=rf"bucket {gcs_bucket}-typo does not exist"):
             typo.read_bytes("champions/current.json")
+
+
+def test_a_replace_whose_answer_was_lost_is_done_not_a_conflict(gcs_bucket, fake_gcs_server, monkeypatch):
+    """The client library sends a conditional upload again when its answer is lost; the retry then
+    finds the version it was to replace gone (412). The bytes there are this writer's: done."""
+    store = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=gcs_bucket, prefix="models")
+    version = store.replace_bytes("champions/current.json", b'{"version": 1}', NO_VERSION)
+    with gcs_losing_the_answer_to_the_first_upload(fake_gcs_server) as endpoint:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        relayed = GCSBlobStore(gcs=LazyGCSResource(project="skinseg-test"), bucket=gcs_bucket, prefix="models")
+        new_version = relayed.replace_bytes("champions/current.json", b'{"version": 2}', version)
+        assert relayed.read_versioned("champions/current.json") == (b'{"version": 2}', new_version)
+        # Another writer's bytes there are still a conflict.
+        with pytest.raises(VersionConflictError, match="changed since it was read"):
+            relayed.replace_bytes("champions/current.json", b'{"version": 3}', version)
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../b", "a//b"])
