@@ -35,18 +35,26 @@ GOOD = {"max_iter": 10, "max_leaf_nodes": 8}
 BETTER = {"max_iter": 40, "max_leaf_nodes": 15}
 
 
+class SmallSplitConfig(ColourSplitConfig):
+    # Each training row this many times over: more rows, the same colours and labels.
+    train_copies: int = 1
+
+
 @dg.multi_asset(outs={"train_pixels": dg.AssetOut(), "test_pixels": dg.AssetOut()})
-def small_pixel_split(config: ColourSplitConfig):
+def small_pixel_split(config: SmallSplitConfig):
     """Stand-in for the real split: 20,000 bundled pixels, split by colour, from one batch."""
     split = small_split() if config.test_fraction == TEST_FRACTION else split_by_colour(sample_pixels(), config.test_fraction)
-    return split.train.assign(batch="sample"), split.test.assign(batch="sample")
+    train = pd.concat([split.train] * config.train_copies, ignore_index=True)
+    return train.assign(batch="sample"), split.test.assign(batch="sample")
 
 
 CANDIDATE_STEPS = [skin_classifier, model_metrics, production_skin_classifier]
 GRAPH = [small_pixel_split, *CANDIDATE_STEPS, skin_color_lut, lut_matches_champion, segmented_sample_images]
 
 
-def run(instance, selection, classifier=None, raise_on_error=True, test_fraction=None, min_f1=0.0, warehouse=None) -> dg.ExecuteInProcessResult:
+def run(
+    instance, selection, classifier=None, raise_on_error=True, test_fraction=None, min_f1=0.0, warehouse=None, train_copies=1
+) -> dg.ExecuteInProcessResult:
     # These small models are below the production F1 floor on purpose: the champion rule is under
     # test here, not model_metrics' gate (tested in test_gates_and_deployments.py).
     run_config = {"ops": {"model_metrics": {"config": {"min_f1": min_f1}}}} if model_metrics in selection else {"ops": {}}
@@ -54,8 +62,9 @@ def run(instance, selection, classifier=None, raise_on_error=True, test_fraction
         # Exactly the given rounds (no early stopping), so that the three models differ as named.
         settings = {**classifier, "early_stopping": False}
         run_config["ops"]["skin_classifier"] = {"config": {"estimator": {"hist_gradient_boosting": settings}}}
-    if test_fraction is not None:
-        run_config["ops"]["small_pixel_split"] = {"config": {"test_fraction": test_fraction}}
+    if test_fraction is not None or train_copies != 1:
+        split_config = {"train_copies": train_copies, **({"test_fraction": test_fraction} if test_fraction is not None else {})}
+        run_config["ops"]["small_pixel_split"] = {"config": split_config}
     return dg.materialize(
         GRAPH,
         selection=selection,
@@ -66,11 +75,26 @@ def run(instance, selection, classifier=None, raise_on_error=True, test_fraction
     )
 
 
+def decision(result: dg.ExecuteInProcessResult) -> dict:
+    return {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
+
+
 def train(instance, classifier: dict, first: bool = False) -> dict:
     """Train a candidate and run the champion decision; returns the decision's metadata."""
     selection = [small_pixel_split, *CANDIDATE_STEPS] if first else CANDIDATE_STEPS
-    result = run(instance, selection, classifier)
-    return {k: v.value for k, v in result.asset_materializations_for_node("production_skin_classifier")[0].metadata.items()}
+    return decision(run(instance, selection, classifier))
+
+
+def test_a_tie_is_promoted_only_when_the_candidate_saw_more_rows(data_dir, instance):
+    assert train(instance, GOOD, first=True)["Champion version"] == "v0001"
+    rows = len(small_split().train)
+    # The same settings on the same rows twice over: the same model decisions, the same F1.
+    more = decision(run(instance, [small_pixel_split, *CANDIDATE_STEPS], GOOD, train_copies=2))
+    assert (more["Decision"], more["Champion version"]) == ("promoted", "v0002")
+    assert f"tie, and the candidate saw more data ({2 * rows:,} vs {rows:,} training rows)" in more["Reason"]
+    again = train(instance, GOOD)  # the same again: no more rows than the champion
+    assert (again["Decision"], again["Champion version"]) == ("kept", "v0002")
+    assert f"tie, and the candidate saw no more data ({2 * rows:,} vs {2 * rows:,} training rows)" in again["Reason"]
 
 
 def store(data_dir) -> ChampionStore:
