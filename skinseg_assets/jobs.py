@@ -6,6 +6,7 @@ from skinseg_assets.assets.ingestion import INGESTION
 from skinseg_assets.assets.serving import production_skin_classifier, segmented_sample_images, skin_color_lut
 from skinseg_assets.assets.training import TRAINING
 from skinseg_assets.ops.champion import rollback_champion
+from skinseg_assets.partitions import PARTITION_TAG
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 
 # One process: the steps are short and share one DuckDB file, so a process per step (the
@@ -19,7 +20,7 @@ training_job = dg.define_asset_job(
     "the champion/challenger decision (a better candidate becomes the production champion). By default "
     f"the batch is the bundled UCI file, '{BUNDLED_BATCH}'.",
     selection=dg.AssetSelection.groups(INGESTION, TRAINING) | dg.AssetSelection.assets(production_skin_classifier),
-    tags={"dagster/partition": BUNDLED_BATCH},
+    tags={PARTITION_TAG: BUNDLED_BATCH},
 )
 
 ingest_batch_job = dg.define_asset_job(

@@ -8,6 +8,8 @@ import dagster as dg
 
 # One partition per landed file; the bundled UCI file is always the first (see pixels/batches.py).
 pixel_batches = dg.DynamicPartitionsDefinition(name="pixel_batches")
+# The run tag that names a run's partition (Dagster sets it; a job may set it to pick a partition).
+PARTITION_TAG = "dagster/partition"
 
 
 @contextmanager

@@ -3,11 +3,11 @@
 import dagster as dg
 
 from skinseg_assets import settings
-from skinseg_assets.assets.ingestion import CONTENT_TAG, SOURCE_TAG, duplicates_to_recheck
 from skinseg_assets.assets.event_log import materialized_partitions
+from skinseg_assets.assets.ingestion import CONTENT_TAG, SOURCE_TAG, duplicates_to_recheck
 from skinseg_assets.assets.metadata import latest_materialization_metadata
 from skinseg_assets.jobs import ingest_batch_job
-from skinseg_assets.partitions import pixel_batches
+from skinseg_assets.partitions import PARTITION_TAG, pixel_batches
 from skinseg_assets.pixels.batches import (
     BUNDLED_BATCH,
     NOTHING_TAKEN,
@@ -15,6 +15,7 @@ from skinseg_assets.pixels.batches import (
     Seen,
     plan_tick,
     read_cursor,
+    same_version,
     write_cursor,
 )
 from skinseg_assets.pixels.source import BUNDLED_UCI_SHA256, BUNDLED_UCI_URI
@@ -29,7 +30,6 @@ UNFINISHED_RUNS = [
     dg.DagsterRunStatus.SUSPENDED,
     dg.DagsterRunStatus.CANCELING,
 ]
-PARTITION_TAG = "dagster/partition"
 
 
 def bundled_batch() -> BatchRequest:
@@ -76,14 +76,13 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
             tags={**file_tags(landed_by_batch[batch]), "skinseg/recheck": f"duplicate of {original_change}"[:200]},
         )
         for batch, original_change in sorted(duplicates_to_recheck(context.instance, existing).items())
-        if batch in landed_batches and batch not in planned
+        # Its file unchanged since it was taken: a changed one gets its own run (this tick or a later one).
+        if batch in landed_batches and batch in seen and same_version(seen[batch].identity, landed_by_batch[batch].identity)
     ]
-    # Only batches this sensor registered (in its cursor): a partition added by hand waits for its own
-    # run. A file still being written counts as landed.
-    unlisted = (set(seen) & existing) - landed_batches - planned
-    if unlisted:
-        unlisted -= {landed_file.batch for landed_file in landing_zone.list_files(settled_only=False)}
-    abandoned = abandoned_batches(context.instance, unlisted)
+    # Only batches this sensor registered and has not given up (in its cursor): a partition added by
+    # hand waits for its own run.
+    registered = {batch for batch, entry in seen.items() if entry.identity != NOTHING_TAKEN}
+    abandoned = abandoned_batches(context.instance, landing_zone, (registered & existing) - landed_batches - planned)
     cursor = dict(plan.cursor)
     for batch in abandoned:
         context.log.warning(
@@ -111,17 +110,18 @@ def file_tags(request: BatchRequest) -> dict[str, str]:
     return {SOURCE_TAG: request.uri[:200], CONTENT_TAG: request.identity[:200]}
 
 
-def abandoned_batches(instance: dg.DagsterInstance, unlisted: set[str]) -> list[str]:
+def abandoned_batches(instance: dg.DagsterInstance, landing_zone: LandingZone, unlisted: set[str]) -> list[str]:
     """Of the registered batches whose file is not landed now (`unlisted`), those no run ever read
     and none is about to: their partitions would stay missing, and nothing downstream of
     validated_skin_pixels retrains while one of its partitions is missing."""
-    unlisted = unlisted - {BUNDLED_BATCH}
-    if not unlisted:
-        return []
-    read = materialized_partitions(instance, dg.AssetKey("raw_skin_pixels"))
+    never_read = unlisted - {BUNDLED_BATCH}
+    if never_read:
+        never_read -= materialized_partitions(instance, dg.AssetKey("raw_skin_pixels"))
+    if never_read:  # a file still being written counts as landed
+        never_read -= {landed_file.batch for landed_file in landing_zone.list_files(settled_only=False)}
     return sorted(
         batch
-        for batch in unlisted - read
+        for batch in never_read
         if not instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED_RUNS, tags={PARTITION_TAG: batch}), limit=1)
     )
 

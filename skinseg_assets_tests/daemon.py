@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from skinseg_assets.sensors import UNFINISHED_RUNS
 from skinseg_assets_tests.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,19 +60,13 @@ def run_durations(instance: dg.DagsterInstance) -> list[dict]:
     return durations
 
 
-RUNNING = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def wait_until_idle(instance: dg.DagsterInstance, quiet_seconds: float, log: Path, deadline: float) -> None:
     """Return once no run has been queued or running for `quiet_seconds`."""
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        if instance.get_runs(filters=dg.RunsFilter(statuses=RUNNING)):
+        if instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUNS)):
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return

@@ -61,13 +61,15 @@ def batch_key(name: str) -> str:
     """A partition key for a landed file name: lower-case letters, digits, '_', '-' and '.' only.
 
     A clean name is its own key. Otherwise path separators, quotes, spaces, anything else SQL or a
-    URL could read specially, and runs of three dots (Dagster's partition-range separator) become '_', and a short hash of the original name is appended
-    so that two names almost never share a key ('Day 1.txt' and 'day_1.txt' stay apart). Names over
+    URL could read specially, and runs of three dots (Dagster's partition-range separator) become
+    '_', and a short hash of the original name is appended so that two names almost never share a
+    key ('Day 1.txt' and 'day_1.txt' stay apart). Names over
     100 characters are cut, so two long names can (rarely) meet: the landing zone then takes the
     first by name and names the other (`LandingZone.list_files`).
     """
     # "..." separates the ends of a partition range in Dagster's CLI and UI: never inside a key.
-    cleaned = re.sub(r"\.{3,}", "_", re.sub(r"[^a-z0-9_.-]+", "_", name.strip().lower())).strip("._-")
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "_", name.strip().lower())
+    cleaned = re.sub(r"\.{3,}", "_", cleaned).strip("._-")
     if not cleaned:
         cleaned = "batch"
     if cleaned == name and len(name) <= MAX_BATCH_KEY_LENGTH and name != BUNDLED_BATCH:

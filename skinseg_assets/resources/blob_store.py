@@ -174,6 +174,8 @@ class LocalBlobStore(BlobStore):
         return hashlib.sha256(data).hexdigest()
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        if ".." in prefix.split("/"):
+            raise ValueError(f"blob key prefix {prefix!r} must not hold '..'")
         root = Path(self.root)
         # Only the folder the prefix names is walked (not every run's images): "champions/v" walks
         # champions/.
@@ -292,7 +294,9 @@ class GCSBlobStore(BlobStore):
         from google.api_core.exceptions import NotFound
 
         try:
-            next(iter(self._bucket().list_blobs(max_results=1, **gcs_patience(self.read_retry_seconds))), None)
+            # Under the prefix: an account may be allowed to list only there.
+            prefix = self._name("x")[:-1]
+            next(iter(self._bucket().list_blobs(prefix=prefix, max_results=1, **gcs_patience(self.read_retry_seconds))), None)
         except NotFound:
             return False
         return True

@@ -119,8 +119,9 @@ class ReplacingDuckDbClient(DuckDbClient):
     """dagster-duckdb's client, with each write one transaction and every connection closed.
 
     The IO manager calls `delete_table_slice` and then the type handler's `handle_output` on one
-    connection: the transaction begins before the delete, and the handler commits after its
-    insert. A write that fails in between is rolled back when its connection closes.
+    connection: the transaction begins before the delete and commits when the connection's block
+    ends well (whichever handler wrote). A write that fails in between is rolled back when its
+    connection closes. With no transaction open (a load), the commit does nothing.
     """
 
     @staticmethod
@@ -128,6 +129,7 @@ class ReplacingDuckDbClient(DuckDbClient):
     def connect(context, table_slice: TableSlice) -> Iterator:
         with closed_even_on_error(DuckDbClient.connect(context, table_slice)) as connection:
             yield connection
+            connection.commit()
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
@@ -140,10 +142,6 @@ class ReplacingDuckDbClient(DuckDbClient):
 
 class TypedDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        self.write(context, table_slice, obj, connection)
-        connection.commit()  # the transaction ReplacingDuckDbClient.delete_table_slice began
-
-    def write(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         obj = with_text_columns(obj)
         columns = add_missing_columns(connection, f"{table_slice.schema}.{table_slice.table}", obj)
         if columns:

@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from skinseg_assets.resources.warehouse import DuckDBWarehouse
 from skinseg_assets.resources.warehouse_io_manager import ReplacingDuckDbClient, WarehouseIOManager
@@ -172,6 +173,23 @@ def test_a_partition_whose_new_rows_cannot_be_written_keeps_its_stored_rows(tmp_
     assert "not a number" in result.get_step_failure_events()[0].step_failure_data.error.to_string()
     # The delete of monday's rows went with the insert that failed: nothing is lost.
     assert stored(database, "counts")["pixels"].tolist() == [1, 2, 3] * 3
+
+
+def test_the_write_commits_whichever_type_handler_wrote(tmp_path):
+    """The transaction is the client's: a handler that knows nothing of it (the library's own) still stores its rows."""
+
+    class WithTheLibrarysHandler(WarehouseIOManager):
+        @staticmethod
+        def type_handlers():
+            return [DuckDBPandasTypeHandler()]
+
+    @dg.asset(name="counts")
+    def counts() -> pd.DataFrame:
+        return pd.DataFrame({"day": ["monday"], "pixels": [10]})
+
+    database = tmp_path / "warehouse.duckdb"
+    assert dg.materialize([counts], resources={"io_manager": WithTheLibrarysHandler(database=str(database), schema="skinseg")}).success
+    assert stored(database, "counts")["pixels"].tolist() == [10]
 
 
 def work_that_fails(connecting) -> object:

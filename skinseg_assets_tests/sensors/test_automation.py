@@ -102,6 +102,8 @@ def test_on_a_fresh_instance_a_batchs_drift_report_waits_for_the_first_training(
     # Each batch's report now, once.
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=retrain.cursor)
     assert requested(after)["pixel_drift_report"] == {"day-1.txt", "bad.txt"}
+    later = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert "pixel_drift_report" not in requested(later)  # asked for once
 
 
 def test_training_after_the_warehouse_lost_a_validated_batch_fails_naming_it(trained, instance, data_dir, tmp_path):

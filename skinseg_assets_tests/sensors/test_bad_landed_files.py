@@ -219,6 +219,9 @@ def test_a_file_renamed_before_its_run_read_it_gives_up_its_batch_and_lands_unde
     partitions = set(instance.get_dynamic_partitions("pixel_batches"))
     assert "day-2.txt" not in partitions and {"day-1.txt", "day-2-final.txt"} <= partitions
     assert daemon.tick().dynamic_partitions_requests == []  # once
+    # Added back by hand (for a run with a configured source_uri, say): the sensor leaves it be.
+    instance.add_dynamic_partitions("pixel_batches", ["day-2.txt"])
+    assert daemon.tick().dynamic_partitions_requests == []
 
     # The name back, even with its old identity: it is taken again under its old batch.
     (landing / "day-2-final.txt").rename(landing / "day-2.txt")
