@@ -65,9 +65,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
     # A copy whose original no longer holds its content (replaced, deleted, or a copy itself now)
     # is ingested again, once per such change: otherwise its rows would stay quarantined for good.
     # Only copies whose file is still landed: a run for any other would fail on the missing file.
-    planned = {request.batch for request in plan.requests}
     landed_by_batch = {landed_batch.batch: landed_batch for landed_batch in landed}
-    landed_batches = set(landed_by_batch)
     rechecks = [
         dg.RunRequest(
             run_key=f"{batch}#recheck@{original_change}",
@@ -77,12 +75,12 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: Landi
         )
         for batch, original_change in sorted(duplicates_to_recheck(context.instance, existing).items())
         # Its file unchanged since it was taken: a changed one gets its own run (this tick or a later one).
-        if batch in landed_batches and batch in seen and same_version(seen[batch].identity, landed_by_batch[batch].identity)
+        if batch in landed_by_batch and batch in seen and same_version(seen[batch].identity, landed_by_batch[batch].identity)
     ]
     # Only batches this sensor registered and has not given up (in its cursor): a partition added by
     # hand waits for its own run.
     registered = {batch for batch, entry in seen.items() if entry.identity != NOTHING_TAKEN}
-    abandoned = abandoned_batches(context.instance, landing_zone, (registered & existing) - landed_batches - planned)
+    abandoned = abandoned_batches(context.instance, landing_zone, (registered & existing) - set(landed_by_batch))
     cursor = dict(plan.cursor)
     for batch in abandoned:
         context.log.warning(

@@ -60,8 +60,6 @@ def run_durations(instance: dg.DagsterInstance) -> list[dict]:
     return durations
 
 
-
-
 def wait_until_idle(instance: dg.DagsterInstance, quiet_seconds: float, log: Path, deadline: float) -> None:
     """Return once no run has been queued or running for `quiet_seconds`."""
     quiet_since = time.monotonic()

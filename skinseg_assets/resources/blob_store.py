@@ -295,14 +295,18 @@ class GCSBlobStore(BlobStore):
 
         try:
             # Under the prefix: an account may be allowed to list only there.
-            prefix = self._name("x")[:-1]
-            next(iter(self._bucket().list_blobs(prefix=prefix, max_results=1, **gcs_patience(self.read_retry_seconds))), None)
+            listed = self._bucket().list_blobs(prefix=self._base(), max_results=1, **gcs_patience(self.read_retry_seconds))
+            next(iter(listed), None)
         except NotFound:
             return False
         return True
 
+    def _base(self) -> str:
+        """The object name every key's name starts with (the prefix and a '/', or nothing)."""
+        return self._name("x")[:-1]
+
     def list_keys(self, prefix: str = "") -> list[str]:
-        base = self._name("x")[:-1]
+        base = self._base()
         with reading_gcs(f"gs://{self.bucket}/{base + prefix}*"):
             names = [blob.name for blob in self._bucket().list_blobs(prefix=base + prefix, **gcs_patience(self.read_retry_seconds))]
         return sorted(name[len(base) :] for name in names)

@@ -118,22 +118,24 @@ def closed_even_on_error(connecting: AbstractContextManager) -> Iterator:
 class ReplacingDuckDbClient(DuckDbClient):
     """dagster-duckdb's client, with each write one transaction and every connection closed.
 
-    The IO manager calls `delete_table_slice` and then the type handler's `handle_output` on one
-    connection: the transaction begins before the delete and commits when the connection's block
-    ends well (whichever handler wrote). A write that fails in between is rolled back when its
-    connection closes. With no transaction open (a load), the commit does nothing.
+    A write's connection (the IO manager's handle_output: delete the slice, then the type handler
+    inserts) runs in a transaction that commits when its block ends well; one that fails is
+    rolled back when the connection closes.
     """
 
     @staticmethod
     @contextmanager
     def connect(context, table_slice: TableSlice) -> Iterator:
+        writing = isinstance(context, dg.OutputContext)
         with closed_even_on_error(DuckDbClient.connect(context, table_slice)) as connection:
+            if writing:
+                connection.begin()
             yield connection
-            connection.commit()
+            if writing:
+                connection.commit()
 
     @staticmethod
     def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
-        connection.begin()
         # Only an existing table: a failed statement would abort the transaction (the library
         # catches the error a missing table raises).
         if table_columns(connection, f"{table_slice.schema}.{table_slice.table}"):

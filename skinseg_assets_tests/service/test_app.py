@@ -317,12 +317,16 @@ def test_with_no_champion_loaded_an_unreadable_store_is_503(champions):
     assert response.json()["detail"] == "cannot read the champion from the blob store: storage.googleapis.com: connection refused"
 
 
+def promote_an_altered_model(champions, data_dir) -> None:
+    """A deeper tree promoted as v0002, whose model file then changes outside skinseg."""
+    deeper, _ = tree_and_lut(6)
+    model_file = data_dir / "blobs" / publish(champions, deeper).model_key
+    model_file.write_bytes(model_file.read_bytes() + b"!")
+
+
 def test_a_tampered_champion_is_not_served(champions, data_dir):
     client = client_for(champions)
-    deeper, _ = tree_and_lut(6)
-    champion = publish(champions, deeper)
-    model_file = data_dir / "blobs" / champion.model_key
-    model_file.write_bytes(model_file.read_bytes() + b"!")
+    promote_an_altered_model(champions, data_dir)
     response = client.get("/health")
     assert response.status_code == 503
     assert "champions/v0002/model.skops has sha256" in response.json()["detail"]
@@ -333,9 +337,7 @@ def test_once_the_pointer_names_a_tampered_champion_the_loaded_one_stops_serving
     now = [0.0]
     client = client_for(champions, ttl_seconds=30, clock=lambda: now[0])
     assert client.get("/health").json()["model_version"] == 1
-    deeper, _ = tree_and_lut(6)
-    model_file = data_dir / "blobs" / publish(champions, deeper).model_key
-    model_file.write_bytes(model_file.read_bytes() + b"!")
+    promote_an_altered_model(champions, data_dir)
     loads = []
     load_model = champions.load_model
     monkeypatch.setattr(champions, "load_model", lambda manifest: loads.append(manifest.version) or load_model(manifest))
@@ -357,9 +359,7 @@ def test_after_a_refusal_no_request_is_served_the_champion_loaded_before_it(cham
     now = [0.0]
     source = ChampionSource(store, ttl_seconds=30, clock=lambda: now[0])
     assert source.get().version == 1
-    deeper, _ = tree_and_lut(6)
-    model_file = data_dir / "blobs" / publish(champions, deeper).model_key
-    model_file.write_bytes(model_file.read_bytes() + b"!")
+    promote_an_altered_model(champions, data_dir)
     now[0] = 31.0
     with pytest.raises(scoring.UntrustedModelError):
         source.get()
