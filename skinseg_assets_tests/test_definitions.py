@@ -174,6 +174,35 @@ def test_benchmark_variants_change_training_job_in_one_respect_each():
     assert all(isinstance(in_memory[key], dg.InMemoryIOManager) for key in ("io_manager", "model_io_manager"))
 
 
+def test_benchmark_floor_jobs_have_training_jobs_shape_and_do_the_plain_calls_work(tmp_path, monkeypatch):
+    # bench_orchestration's floor, (i) + (j) - (c), is only a floor on training_job if (j) has its
+    # graph and (i) does all of (a)'s work.
+    import runpy
+
+    import duckdb
+
+    from skinseg_assets_tests.helpers import REPO_ROOT
+
+    floor = runpy.run_path(str(REPO_ROOT / "benchmarks" / "floor_jobs.py"))
+    job_shape = floor["job_shape"]
+    shape = job_shape(floor["defs_shape"], "shape_job")
+    assert shape == job_shape(defs, "training_job")
+    assert len(shape[2]) == 8 and len(shape[1]) == 4
+    assert shape != job_shape(defs, "ingest_batch_job")
+
+    monkeypatch.setenv("SKINSEG_DATA_DIR", str(tmp_path))
+    with dg.instance_for_test() as instance:
+        assert floor["defs_all_work"].resolve_job_def("all_work_job").execute_in_process(instance=instance).success
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as warehouse:
+        stored = {table: warehouse.execute(f"select count(*) from {table}").fetchone()[0] for table in (
+            "raw_skin_pixels", "validated_skin_pixels", "rejected_skin_pixels", "train_pixels", "test_pixels",
+            "model_metrics_history")}
+    assert stored["validated_skin_pixels"] + stored["rejected_skin_pixels"] == stored["raw_skin_pixels"] == 245_057
+    assert stored["train_pixels"] + stored["test_pixels"] == stored["validated_skin_pixels"]
+    assert stored["model_metrics_history"] == 1
+    assert {path.name for path in tmp_path.iterdir()} >= {"skin_classifier.skops", "champion.skops", "model_metrics"}
+
+
 def test_the_readme_run_configuration_is_valid_for_training_job():
     """README's Settings block, as a user would paste it into the Launchpad."""
     import re
