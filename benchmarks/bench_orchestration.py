@@ -20,22 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import floor_jobs  # noqa: E402
 from machine import describe_machine, now, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCAL_INSTANCE_YAML = ROOT / ".dagster_home" / "dagster.yaml"
-# (c): what `dagster job execute` costs before any work, measured on a job of one empty asset.
-EMPTY_JOB = """
-import dagster as dg
-
-@dg.asset
-def nothing() -> None:
-    return None
-
-defs = dg.Definitions(assets=[nothing], jobs=[dg.define_asset_job("empty_job", executor_def=dg.in_process_executor)])
-"""
-
 # (h): one import that costs more inside the job's process than in (a). On import, skops looks up
 # each scipy.special ufunc in every loaded module in turn; scikit-learn is loaded first in both.
 SKOPS_IMPORT = """
@@ -61,16 +51,6 @@ def skops_import(side: str, env: dict) -> tuple[float, int]:
     )
     seconds, modules = completed.stdout.split()
     return float(seconds), int(modules)
-
-
-def check_shape_matches_training_job() -> None:
-    """(j) means something only while floor_jobs' shape_job has training_job's graph."""
-    import floor_jobs
-
-    import skinseg_assets
-
-    if floor_jobs.job_shape(floor_jobs.defs_shape, "shape_job") != floor_jobs.job_shape(skinseg_assets.defs, "training_job"):
-        raise SystemExit("benchmarks/floor_jobs.py's shape_job no longer has training_job's assets, checks and steps: update it")
 
 
 def timed(command: list[str], env: dict) -> tuple[float, float, float, str]:
@@ -116,14 +96,13 @@ def main() -> None:
     env.pop("SKINSEG_DEPLOYMENT", None)
     plain = [sys.executable, str(ROOT / "benchmarks" / "plain_pipeline.py")]
     dagster = [str(BIN / "dagster"), "job", "execute", "-m", "skinseg_assets", "-j", "training_job"]
-    empty_file = scratch / "empty_job.py"
-    empty_file.write_text(EMPTY_JOB)
-    empty = [str(BIN / "dagster"), "job", "execute", "-f", str(empty_file), "-j", "empty_job"]
-    # (i), (j): what any job doing this work costs (benchmarks/floor_jobs.py).
-    check_shape_matches_training_job()
-    floor_jobs = str(ROOT / "benchmarks" / "floor_jobs.py")
-    all_work = [str(BIN / "dagster"), "job", "execute", "-f", floor_jobs, "-a", "defs_all_work", "-j", "all_work_job"]
-    shape = [str(BIN / "dagster"), "job", "execute", "-f", floor_jobs, "-a", "defs_shape", "-j", "shape_job"]
+    # (c), (i), (j): Dagster's fixed cost, and what any job doing this work costs (one file, loaded alike).
+    floor_jobs_file = str(ROOT / "benchmarks" / "floor_jobs.py")
+    empty, all_work, shape = (
+        [str(BIN / "dagster"), "job", "execute", "-f", floor_jobs_file, "-a", f"defs_{name}", "-j", f"{name}_job"]
+        for name in ("empty", "all_work", "shape")
+    )
+    _, shape_checks, shape_steps = (len(part) for part in floor_jobs.job_shape(floor_jobs.defs_shape, "shape_job"))
     if args.scale:
         # (f), (g): the same two commands on a bigger file, to show whether Dagster's cost grows with the data.
         import gzip
@@ -211,7 +190,7 @@ def main() -> None:
     test_rows = stages[0]["test_rows"]
     plain_imports, plain_work = (statistics.median(stage[name] for stage in stages) for name in ("imports", "work"))
     plain_rest = statistics.median(seconds - stage["total"] for seconds, stage in zip(plain_seconds, stages))
-    before_run, in_run, after_run = (statistics.median(phase[i] for phase in phases) for i in range(3))
+    before_run, in_run, after_run = (statistics.median(phase[part] for phase in phases) for part in range(3))
     skops_plain, skops_job = (statistics.median(seconds for seconds, _ in skops_imports[side]) for side in ("plain", "job"))
     modules_plain, modules_job = (skops_imports[side][0][1] for side in ("plain", "job"))
     scaled_rows, scaled_notes = "", ""
@@ -234,7 +213,7 @@ decide champion/challenger and store the champion with its manifest, store the f
 the model as skops and the plots as PNG files. (b) `dagster job execute -m skinseg_assets -j training_job` (in-process executor, SQLite
 instance, same storage). Whole commands, interleaved, median of {args.repeats} after one warm-up round.
 (d) and (e) are the same job changed in one respect each, to show where (b)'s time goes; (f) and (g)
-are (a) and (b) on more data.
+are (a) and (b) on more data; (c), (i) and (j) are in `benchmarks/floor_jobs.py`.
 
 | | median wall time (s) | each run (s) |
 | --- | --- | --- |
@@ -250,7 +229,7 @@ are (a) and (b) on more data.
 | floor/a within each round (median) | {statistics.median(floor_ratios):.2f} | {', '.join(f'{r:.2f}' for r in floor_ratios)} |
 | (d) as (b), on Dagster's default multiprocess executor (one step at a time) | {d:.2f} (d/a {d / a:.1f}) | {', '.join(f'{s:.2f}' for s in multiprocess_seconds)} |
 | (e) as (b), both IO managers replaced by Dagster's `InMemoryIOManager` | {e:.2f} (e/a {e / a:.2f}) | {', '.join(f'{s:.2f}' for s in in_memory_seconds)} |
-{scaled_rows}| (h) `import skops.io` (scikit-learn already loaded), with (a)'s modules loaded ({modules_plain:,}) / with the job's ({modules_job:,}) | {skops_plain:.2f} / {skops_job:.2f} | {', '.join(f'{p:.2f}/{j:.2f}' for (p, _), (j, _) in zip(skops_imports['plain'], skops_imports['job'], strict=True))} |
+{scaled_rows}| (h) `import skops.io` (scikit-learn already loaded), with (a)'s modules loaded ({modules_plain:,}) / with the job's ({modules_job:,}) | {skops_plain:.2f} / {skops_job:.2f} | {', '.join(f'{plain:.2f}/{job:.2f}' for (plain, _), (job, _) in zip(skops_imports['plain'], skops_imports['job'], strict=True))} |
 
 What the variants show ((d) and (e) are in `benchmarks/variant_jobs.py`):
 - (d): the executor is the choice that matters most. A process per step loads Python, Dagster and the
@@ -271,10 +250,10 @@ end to the process's exit (in a py-spy profile taken while writing this benchmar
 Python's final garbage collections over the objects of every loaded module). (c) is Dagster's
 fixed cost on this machine: the CLI, the instance and one run, with nothing to do.
 
-What any job doing this work must cost (`benchmarks/floor_jobs.py`). (i) is the plain calls of
+What any job doing this work must cost. (i) is the plain calls of
 (a), unchanged, as the one asset of an otherwise empty job: one step's events, nothing stored or
 loaded by an IO manager. (j) is training_job's graph with empty bodies, so j − c ({j - c:.2f} s) is what
-Dagster spends on the graph's shape alone (eight steps instead of one, and four checks). Their sum less (c), counted in both,
+Dagster spends on the graph's shape alone ({shape_steps} steps instead of one, and {shape_checks} checks). Their sum less (c), counted in both,
 is (a)'s work in training_job's shape with nothing stored or loaded between steps: a floor on (b)
 for any IO managers and executor. floor/a is {floor / a:.2f} (each round: {', '.join(f'{r:.2f}' for r in floor_ratios)}): {floor_verdict}.
 Of (i)'s {i - a:.2f} s over (a), (c) is {c:.2f} s and (h) {skops_job - skops_plain:.2f} s (the two overlap: (c) includes the interpreter's

@@ -1,14 +1,16 @@
-"""Jobs for bench_orchestration's floor rows: what any job doing training_job's work must cost.
+"""Jobs for bench_orchestration's rows (c), (i) and (j): what Dagster costs whatever we write.
 
+- `defs_empty` (c): one empty asset: the CLI, the instance and one run, with nothing to do.
 - `defs_all_work` (i): the plain calls of (a), `plain_pipeline.main` unchanged, as the one asset
   of an otherwise empty job. It stores its frames and model itself, so no IO manager stores or
   loads anything.
 - `defs_shape` (j): training_job's graph with empty bodies: the same steps (single and multi
   assets), dependencies and checks, nothing computed, stored or loaded. Less than the real graph
-  in one respect: no asset is partitioned.
+  in one respect: no asset is partitioned. A test keeps its shape equal to training_job's.
 
-Loaded with `dagster job execute -f benchmarks/floor_jobs.py -a defs_all_work -j all_work_job`
-(or `-a defs_shape -j shape_job`); neither imports skinseg_assets' code location.
+All three load this one file, so what loading it costs is the same in each and cancels in
+i + (j − c). Run as `dagster job execute -f benchmarks/floor_jobs.py -a defs_empty -j empty_job`
+(`defs_all_work`/`all_work_job`, `defs_shape`/`shape_job`); none imports skinseg_assets.
 """
 
 import os
@@ -20,6 +22,20 @@ import dagster as dg
 BENCHMARKS = Path(__file__).resolve().parent
 
 
+def in_process_job(name: str, *assets, asset_checks=()) -> dg.Definitions:
+    return dg.Definitions(
+        assets=assets, asset_checks=asset_checks, jobs=[dg.define_asset_job(name, executor_def=dg.in_process_executor)]
+    )
+
+
+@dg.asset
+def nothing() -> None:
+    return None
+
+
+defs_empty = in_process_job("empty_job", nothing)
+
+
 @dg.asset
 def all_the_work() -> None:
     """(a)'s work, imports included, into the data folder of this run (SKINSEG_DATA_DIR)."""
@@ -29,9 +45,7 @@ def all_the_work() -> None:
     plain_pipeline.main(Path(os.environ["SKINSEG_DATA_DIR"]), None)
 
 
-defs_all_work = dg.Definitions(
-    assets=[all_the_work], jobs=[dg.define_asset_job("all_work_job", executor_def=dg.in_process_executor)]
-)
+defs_all_work = in_process_job("all_work_job", all_the_work)
 
 
 def job_shape(defs: dg.Definitions, job_name: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
@@ -103,16 +117,14 @@ def production_skin_classifier() -> None:
     return None
 
 
-defs_shape = dg.Definitions(
-    assets=[
-        raw_skin_pixels,
-        validated_and_rejected_skin_pixels,
-        train_and_test_pixels,
-        pixel_drift_report,
-        skin_classifier,
-        model_metrics,
-        production_skin_classifier,
-    ],
+defs_shape = in_process_job(
+    "shape_job",
+    raw_skin_pixels,
+    validated_and_rejected_skin_pixels,
+    train_and_test_pixels,
+    pixel_drift_report,
+    skin_classifier,
+    model_metrics,
+    production_skin_classifier,
     asset_checks=[validated_pixels_schema],
-    jobs=[dg.define_asset_job("shape_job", executor_def=dg.in_process_executor)],
 )

@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from skinseg_assets.definitions import build_definitions
+from skinseg_assets.partitions import PARTITION_TAG
 from skinseg_assets.pixels.batches import BUNDLED_BATCH
 from skinseg_assets.pixels.source import read_bundled_uci
 from skinseg_assets_tests.helpers import check_evaluation, land_file, tick_landing_zone_sensor
@@ -236,7 +237,7 @@ def test_a_batch_whose_run_is_queued_or_that_was_added_by_hand_keeps_its_partiti
     (landing / "day-2.txt").unlink()
     # Its run has not started yet: it will fail and say why; only then is the partition given up.
     daemon.instance.create_run_for_job(
-        daemon.defs.resolve_job_def("ingest_batch_job"), status=dg.DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "day-2.txt"}
+        daemon.defs.resolve_job_def("ingest_batch_job"), status=dg.DagsterRunStatus.NOT_STARTED, tags={PARTITION_TAG: "day-2.txt"}
     )
     instance.add_dynamic_partitions("pixel_batches", ["by-hand"])  # e.g. for a run with a configured source_uri
     assert daemon.tick().dynamic_partitions_requests == []
